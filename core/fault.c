@@ -1,0 +1,270 @@
+/*
+** fault.c — one memory reference, and the faults it can raise.
+**
+** The hot path (access_one): (TLB) → leaf → hardware bits allow the
+** access? → set accessed/dirty → done. No allocation, no hashing, one
+** predictable branch for a policy that wants every hit. Anything else is a
+** fault, resolved in fault() to exactly one outcome (A.8):
+**
+**   no PTE / not committed       access violation (or, in a replay, commit)
+**   guard bit                    guard: the bit is cleared, nothing else
+**   protection forbids           access violation
+**   demand-zero                  a zeroed frame (zeroed, free, standby)
+**   transition                   soft: the frame comes back off its list
+**   page file                    hard: a frame is filled from the slot
+*/
+#include <stdlib.h>
+
+#include "internal.h"
+#include "policy.h"
+#include "tlb.h"
+
+static const mm_pte need_bits[3] = { PTE_V | PTE_HW_R, PTE_V | PTE_HW_W,
+                                     PTE_V | PTE_HW_X };
+static const mm_pte set_bits[3] = { PTE_A, PTE_A | PTE_D, PTE_A };
+
+const char *mm_outcome_name(int o) {
+  static const char *const names[MM_OUTCOME_COUNT] = {
+    "hit", "demand_zero", "soft", "hard", "cow", "guard", "access_violation"
+  };
+  return (o >= 0 && o < MM_OUTCOME_COUNT) ? names[o] : "error";
+}
+
+static int violation(mm_process *p) {
+  p->st.access_violations++;
+  return MM_ACCESS_VIOLATION;
+}
+
+/* A frame for the faulting process, making one available if none is. */
+static uint32_t get_frame(mm_system *sys, mm_process *p, bool zeroed) {
+  for (;;) {
+    uint32_t f = pfn_take(sys, zeroed);
+    if (f != MM_NIL) return f;
+    if (make_available(sys, p) != 0) return MM_NIL;
+  }
+}
+
+/* Makes the PTE valid for frame f and puts the page in the working set. */
+static void map_private(mm_system *sys, mm_process *p, mm_leaf *leaf,
+                        uint32_t i, uint32_t f, unsigned kind) {
+  mm_pte v = leaf->pte[i];
+  mm_pfn *e = &sys->pfn[f];
+  e->owner = p->pid;
+  e->vpn = leaf->base_vpn + i;
+  e->share = 1;
+  leaf->pte[i] = (v & (PTE_C | PTE_PROT_MASK)) | PTE_V |
+                 pte_hw_bits(pte_prot(v)) | set_bits[kind] |
+                 ((mm_pte)f << PTE_PAYLOAD_SHIFT);
+  ws_insert(sys, p, leaf, i);
+  p->st.private_pages++;
+}
+
+/* A replay touched a page nobody allocated: commit it as private
+** read-write memory (DESIGN §4). A free address gets a reservation: the
+** largest aligned block (64 MiB, 1 MiB, 64 KiB) around it that is free,
+** so a trace needs few VADs; then the one page is committed. */
+static int replay_commit(mm_system *sys, mm_process *p, uint64_t vpn) {
+  static const uint64_t blocks[] = { 64ull << 20, 1ull << 20, MM_GRANULE };
+  uint64_t addr = vpn << sys->page_shift;
+  if (vpn < sys->user_lo_vpn || vpn > sys->user_hi_vpn) return 1;
+  int vi = vad_find(p, vpn);
+  if (vi < 0) {
+    bool ok = false;
+    for (size_t k = 0; k < sizeof blocks / sizeof *blocks && !ok; k++) {
+      uint64_t b = addr & ~(blocks[k] - 1), n = blocks[k];
+      if (b < sys->arch->user_lo || b + n - 1 > sys->arch->user_hi) continue;
+      ok = mm_allocate(sys, p->pid, &b, &n, MM_MEM_RESERVE,
+                       MM_PAGE_READWRITE) == MM_STATUS_SUCCESS;
+    }
+    if (!ok) return 1;
+    vi = vad_find(p, vpn);
+    if (vi < 0) return 1;
+  }
+  if (p->vads[vi].type != VAD_PRIVATE || (p->vads[vi].flags & VAD_F_SYSTEM))
+    return 1;
+  uint64_t base = addr, size = 1;
+  mm_status st = mm_allocate(sys, p->pid, &base, &size, MM_MEM_COMMIT,
+                             MM_PAGE_READWRITE);
+  if (st == MM_STATUS_SUCCESS) return 0;
+  return -1;                        /* commit limit: the run cannot go on */
+}
+
+static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
+  mm_leaf *leaf = pt_leaf(p, sys, vpn);
+  uint32_t i = leaf ? (uint32_t)(vpn - leaf->base_vpn) : 0;
+  if (!leaf || !pte_committed(leaf->pte[i])) {
+    if (sys->replay != p) return violation(p);
+    int r = replay_commit(sys, p, vpn);
+    if (r < 0) return MM_ERROR;
+    if (r > 0) return violation(p);
+    leaf = pt_leaf(p, sys, vpn);
+    i = (uint32_t)(vpn - leaf->base_vpn);
+  }
+  mm_pte *pte = &leaf->pte[i];
+  mm_pte v = *pte;
+  uint32_t prot = pte_prot(v);
+
+  /* A.5.1: the first touch of a guard page raises the guard exception and
+  ** clears the guard bit; the access itself does not complete. */
+  if (prot & MM_PAGE_GUARD) {
+    page_protect(sys, p, vpn, prot & ~MM_PAGE_GUARD);
+    p->st.guard++;
+    return MM_GUARD;
+  }
+  bool allowed = kind == MM_READ    ? prot_can_read(prot)
+                 : kind == MM_WRITE ? prot_can_write(prot)
+                                    : prot_can_exec(prot);
+  if (!allowed) return violation(p);
+  if (pte_valid(v)) {
+    /* Allowed by protection but not by the hardware bits: only a write to
+    ** a write-copy page gets here; private memory has none (A.4.3). */
+    return violation(p);
+  }
+
+  if (ws_make_room(sys, p) != 0) return MM_ERROR;
+  switch (pte_kind(v)) {
+    case PTE_KIND_DZ: {                 /* A.7.3 */
+      uint32_t f = get_frame(sys, p, true);
+      if (f == MM_NIL) return MM_ERROR;
+      v = *pte;                         /* making room may not touch it */
+      sys->pfn[f].flags = PFN_F_MODIFIED;   /* no backing copy yet */
+      sys->pfn[f].slot = MM_NIL;
+      map_private(sys, p, leaf, i, f, kind);
+      p->st.demand_zero++;
+      return MM_DEMAND_ZERO;
+    }
+    case PTE_KIND_TRANS: {              /* soft: A.8 transition */
+      uint32_t f = (uint32_t)pte_payload(v);
+      pfn_unlink(sys, f);
+      map_private(sys, p, leaf, i, f, kind);
+      p->st.soft++;
+      return MM_SOFT;
+    }
+    case PTE_KIND_PAGEFILE: {           /* hard: A.8 page-file read */
+      uint32_t slot = (uint32_t)pte_payload(v);
+      uint32_t f = get_frame(sys, p, false);
+      if (f == MM_NIL) return MM_ERROR;
+      /* get_frame may have trimmed and repurposed, never this page: it is
+      ** not resident. Its PTE still names the slot. */
+      assert(pte_kind(*pte) == PTE_KIND_PAGEFILE && pte_payload(*pte) == slot);
+      sys->pfn[f].flags = 0;            /* clean: the slot holds a copy */
+      sys->pfn[f].slot = slot;
+      map_private(sys, p, leaf, i, f, kind);
+      sys->st.pagefile_reads++;
+      p->st.pagefile_reads++;
+      p->st.hard++;
+      return MM_HARD;
+    }
+    default:
+      return violation(p);
+  }
+}
+
+static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
+                             unsigned kind) {
+  uint64_t vpn = addr >> sys->page_shift;
+  int r;
+  sys->now++;
+  p->st.refs++;
+  if (sys->tlb && tlb_access(sys->tlb, p->pid, vpn, false)) p->st.tlb_misses++;
+  mm_leaf *leaf = pt_leaf(p, sys, vpn);
+  if (leaf) {
+    uint32_t i = (uint32_t)(vpn - leaf->base_vpn);
+    mm_pte v = leaf->pte[i];
+    if ((v & need_bits[kind]) == need_bits[kind]) {
+      leaf->pte[i] = v | set_bits[kind];
+      p->st.hits++;
+      if (sys->pol_ops->needs_hits)
+        sys->pol_ops->hit(sys, p, p->ws.pol, leaf->wsslot[i]);
+      r = MM_HIT;
+      goto done;
+    }
+  }
+  r = fault(sys, p, vpn, kind);
+done:
+  if (sys->now >= sys->next_event && clock_events(sys) != 0) return MM_ERROR;
+  return r;
+}
+
+int mm_access(mm_system *sys, mm_pid pid, uint64_t addr, unsigned kind) {
+  if (kind > MM_EXECUTE) {
+    mm_fail(sys, MM_STATUS_INVALID_PARAMETER, "access kind %u is not read, "
+            "write or execute", kind);
+    return MM_ERROR;
+  }
+  mm_process *p = proc_get(sys, pid);
+  if (!p) return MM_ERROR;
+  if (sys->pol_ops->needs_future) {
+    mm_fail(sys, MM_STATUS_NOT_SUPPORTED,
+            "policy %s needs to know the future, which a single access "
+            "cannot tell: replay a trace or workload with mm_run instead",
+            sys->pol_ops->name);
+    return MM_ERROR;
+  }
+  sys->nested++;
+  int r = access_one(sys, p, addr, kind);
+  sys->nested--;
+  MM_CHECK(sys);
+  return r;
+}
+
+mm_status mm_run(mm_system *sys, mm_pid pid, mm_source *src,
+                 const mm_run_opts *opt, mm_run_result *res) {
+  static const mm_run_opts defaults = { 0, true, false };
+  if (!opt) opt = &defaults;
+  memset(res, 0, sizeof *res);
+  mm_process *p = proc_get(sys, pid);
+  if (!p) return sys->last_status;
+  if (!src)
+    return mm_fail(sys, MM_STATUS_INVALID_PARAMETER, "no reference source");
+  /* OPT needs each reference's next use: a pre-pass over the source,
+  ** which then rewinds (a generator needs max_refs to bound it). */
+  uint32_t *next = NULL;
+  size_t nnext = 0;
+  if (sys->pol_ops->needs_future) {
+    char err[200];
+    if (mm_source_next_use(src, sys->page_shift, opt->max_refs, &next, &nnext,
+                           err, sizeof err) != 0)
+      return mm_fail(sys, MM_STATUS_PAGELAB_BAD_SOURCE,
+                     "policy %s needs the future of the references: %s",
+                     sys->pol_ops->name, err);
+  }
+  mm_status st = MM_STATUS_SUCCESS;
+  mm_ref buf[256];
+  uint64_t left = opt->max_refs ? opt->max_refs : UINT64_MAX;
+  sys->replay = (opt->commit_touched && !opt->strict) ? p : NULL;
+  sys->nested++;
+  while (left) {
+    size_t want = left < 256 ? (size_t)left : 256;
+    size_t n = mm_source_next(src, buf, want);
+    if (n == 0) {
+      const char *e = mm_source_error(src);
+      if (e) st = mm_fail(sys, MM_STATUS_PAGELAB_BAD_SOURCE, "%s", e);
+      break;
+    }
+    for (size_t k = 0; k < n; k++) {
+      unsigned kind = buf[k].kind <= MM_EXECUTE ? buf[k].kind : MM_READ;
+      if (next) {
+        uint64_t at = res->refs + k;
+        sys->cur_next_use = at < nnext && next[at] != UINT32_MAX
+                                ? next[at] : UINT64_MAX;
+      }
+      int r = access_one(sys, p, buf[k].addr, kind);
+      if (r < 0) {
+        st = sys->last_status ? sys->last_status : MM_STATUS_NO_MEMORY;
+        res->refs += k;
+        goto out;
+      }
+      res->outcome[r]++;
+    }
+    res->refs += n;
+    left -= n;
+  }
+out:
+  free(next);
+  sys->cur_next_use = 0;
+  sys->replay = NULL;
+  sys->nested--;
+  MM_CHECK(sys);
+  return st;
+}

@@ -1,0 +1,391 @@
+/*
+** internal.h — the core's shared data structures and the verbs that change
+** them. Only the core's own files include this; bindings see mm.h alone.
+**
+** Objects
+**   mm_system   one simulated machine: owns frames, page file, processes
+**   mm_process  an address space: VADs, page tables, a working set
+**   mm_pfn      one entry per physical frame (PFN database)
+**   mm_pte      one 64-bit entry per virtual page, in multi-level tables
+**   mm_ws       a working set: slots naming the resident pages of a process
+**
+** Every change of a PTE or of a frame's list goes through a named verb
+** (pte.c, pfn.c); nothing else pokes bits or relinks frames by hand.
+*/
+#ifndef PAGELAB_INTERNAL_H
+#define PAGELAB_INTERNAL_H
+
+#include <assert.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "mm.h"
+
+#define MM_NIL UINT32_MAX           /* no frame / no slot / end of list */
+#define MM_GRANULE 0x10000u         /* allocation granularity, 64 KiB */
+
+/* ------------------------------------------------------------------ PTE
+
+   A PTE is 64 bits. The low byte holds what hardware would keep (valid,
+   accessed, dirty) and what the simulated OS keeps beside it; bits 8-18
+   the page protection as its Windows PAGE_* value; bits 24-63 a payload
+   whose meaning depends on the kind:
+
+     V=1                 valid: payload = frame; HW_R/HW_W/HW_X say which
+                         accesses the hardware allows without a fault
+     V=0, C=0            not committed (the VAD says reserved or free);
+                         prot is 0 and payload 0, so the PTE is all zero
+     V=0, C=1, KIND=DZ   committed, demand-zero on first touch
+     V=0, KIND=TRANS     transition: payload = frame on standby/modified
+     V=0, KIND=PAGEFILE  paged out: payload = page-file slot
+     V=0, KIND=PROTO     maps a section page: payload = prototype index
+*/
+typedef uint64_t mm_pte;
+
+#define PTE_V        0x01u          /* valid */
+#define PTE_A        0x02u          /* accessed (hardware sets on a hit) */
+#define PTE_D        0x04u          /* dirty (hardware sets on a write) */
+#define PTE_C        0x08u          /* committed */
+#define PTE_HW_R     0x10u          /* valid and readable without fault */
+#define PTE_HW_W     0x20u          /* valid and writable without fault */
+#define PTE_HW_X     0x40u          /* valid and executable without fault */
+#define PTE_PROTOMAP 0x80u          /* maps a section page (shared) */
+#define PTE_PROT_SHIFT 8
+#define PTE_PROT_MASK  (0x7FFull << PTE_PROT_SHIFT)
+#define PTE_LARGE    (1ull << 21)   /* part of a large page (TLB reach) */
+#define PTE_KIND_SHIFT 19
+#define PTE_KIND_MASK  (3ull << PTE_KIND_SHIFT)
+#define PTE_KIND_DZ       0ull
+#define PTE_KIND_TRANS    1ull
+#define PTE_KIND_PAGEFILE 2ull
+#define PTE_KIND_PROTO    3ull
+#define PTE_PAYLOAD_SHIFT 24
+
+static inline uint32_t pte_prot(mm_pte p) {
+  return (uint32_t)((p & PTE_PROT_MASK) >> PTE_PROT_SHIFT);
+}
+static inline uint64_t pte_kind(mm_pte p) {
+  return (p & PTE_KIND_MASK) >> PTE_KIND_SHIFT;
+}
+static inline uint64_t pte_payload(mm_pte p) { return p >> PTE_PAYLOAD_SHIFT; }
+static inline bool pte_valid(mm_pte p) { return (p & PTE_V) != 0; }
+static inline bool pte_committed(mm_pte p) { return (p & PTE_C) != 0; }
+
+/* ----------------------------------------------------------- page tables
+
+   Real radix tables: levels-1 directory levels above leaf tables. A leaf
+   holds the PTEs of 2^bits consecutive pages, plus, beside each PTE, the
+   working-set slot of the page when it is resident (so that any resident
+   page, private or shared, finds its working-set entry in O(1)). */
+typedef struct mm_leaf {
+  uint64_t base_vpn;                /* vpn of pte[0] */
+  uint32_t live;                    /* PTEs that are not zero */
+  uint32_t pad_;
+  uint32_t *wsslot;                 /* [entries] */
+  mm_pte pte[];                     /* [entries] */
+} mm_leaf;
+
+typedef struct mm_dir {
+  uint32_t live;                    /* children present */
+  uint32_t pad_;
+  void *child[];                    /* mm_dir* or mm_leaf* */
+} mm_dir;
+
+/* ------------------------------------------------------------------ VAD */
+
+enum { VAD_PRIVATE = 0, VAD_MAPPED = 1, VAD_IMAGE = 2 };
+#define VAD_F_LARGE  0x01u          /* large-page allocation */
+#define VAD_F_SYSTEM 0x02u          /* the region Windows keeps at 0x10000 */
+
+typedef struct mm_vad {
+  uint64_t start, end;              /* pages [start, end) */
+  uint32_t alloc_protect;           /* protection given at reservation */
+  uint8_t type;                     /* VAD_* */
+  uint8_t flags;                    /* VAD_F_* */
+  uint16_t pad_;
+  void *view;                       /* section view, for mapped/image */
+} mm_vad;
+
+/* --------------------------------------------------------- working sets */
+
+typedef struct mm_wsle {
+  mm_pte *pte;                      /* NULL: free slot */
+  uint64_t vpn;                     /* the page; free slot: next free */
+} mm_wsle;
+
+struct mm_policy_ops;
+
+typedef struct mm_ws {
+  mm_wsle *e;
+  uint32_t cap;                     /* slots allocated */
+  uint32_t hi;                      /* slots ever used: [0, hi) */
+  uint32_t count;                   /* resident pages */
+  uint32_t free_head;               /* first free slot below hi, or MM_NIL */
+  uint32_t min, max;
+  bool hard_min, hard_max;
+  uint64_t peak;
+  void *pol;                        /* policy state */
+} mm_ws;
+
+/* --------------------------------------------------------------- process */
+
+typedef struct mm_process {
+  mm_pid pid;
+  bool alive;
+  char name[32];
+  mm_vad *vads;                     /* sorted by start, not overlapping */
+  uint32_t nvads, capvads;
+  void *pt_root;                    /* top directory (or NULL) */
+  uint64_t pt_tables;               /* tables allocated, all levels */
+  mm_leaf *leaf_cache;              /* last leaf found by a walk */
+  mm_ws ws;
+  mm_pstats st;                     /* counters (ws_* filled on read) */
+} mm_process;
+
+/* ------------------------------------------------------------------ PFN */
+
+enum {                              /* MMLISTS order (WINDOWS.md A.9.1) */
+  LIST_ZEROED = 0, LIST_FREE, LIST_STANDBY, LIST_MODIFIED,
+  LIST_MODIFIED_NOWRITE, LIST_BAD, LIST_ACTIVE, LIST_COUNT_
+};
+#define PFN_STANDBY_LISTS 8         /* standby priorities 0..7 */
+
+#define PFN_F_MODIFIED 0x01u        /* no valid backing copy */
+#define PFN_F_PROTO    0x02u        /* owner is a prototype PTE */
+#define PFN_F_LARGE    0x04u        /* part of a large page */
+#define PFN_PRIO_SHIFT 4            /* priority in bits 4-6 */
+
+typedef struct mm_pfn {
+  uint32_t next, prev;              /* list links (frame numbers) */
+  uint64_t vpn;                     /* owner page (vpn or proto index) */
+  uint32_t owner;                   /* pid of the owning PTE */
+  uint32_t slot;                    /* page-file copy, or MM_NIL */
+  uint16_t share;                   /* valid PTEs mapping the frame */
+  uint8_t list;                     /* LIST_* */
+  uint8_t flags;                    /* PFN_F_* and priority */
+  uint32_t pad_;
+} mm_pfn;
+
+typedef struct mm_list {
+  uint32_t head, tail;
+  uint64_t count;
+} mm_list;
+
+/* --------------------------------------------------------------- system */
+
+typedef struct mm_policy mm_policy;
+
+struct mm_system {
+  mm_config cfg;
+  const mm_arch_info *arch;
+  unsigned page_shift;
+  uint64_t page_size;
+  unsigned pt_levels;
+  unsigned pt_bits[8];              /* index bits per level, top first */
+  unsigned pt_shift[8];             /* vpn shift per level */
+  uint64_t user_lo_vpn, user_hi_vpn;/* inclusive page range for users */
+
+  /* physical memory */
+  uint64_t nframes;
+  mm_pfn *pfn;
+  mm_list list[LIST_COUNT_];        /* LIST_STANDBY unused: see standby[] */
+  mm_list standby[PFN_STANDBY_LISTS];
+
+  /* page file */
+  uint64_t pf_slots, pf_used;
+  uint64_t *pf_map;                 /* one bit per slot */
+  uint64_t pf_hint;
+
+  /* commit */
+  uint64_t commit_charge, commit_limit, commit_peak;
+
+  /* time */
+  uint64_t now;
+  uint64_t next_second;
+
+  /* processes, by pid - 1 */
+  mm_process **procs;
+  uint32_t nprocs, capprocs;
+
+  /* policy */
+  const struct mm_policy_ops *pol_ops;
+  char pol_name[32];                /* cfg.policy.name points here */
+
+  /* counters not per process */
+  mm_sstats st;
+
+  /* TLB (optional) */
+  void *tlb;
+
+  /* events on the clock: the next simulated second, the next sample */
+  uint64_t next_event;
+  uint64_t sample_every, next_sample;
+  mm_sample_fn sample_fn;
+  void *sample_ud;
+  bool in_callback;                 /* a sampler or policy callback runs */
+  unsigned nested;                  /* >0: inside a public call (no checks) */
+
+  /* run state */
+  mm_process *replay;               /* process whose untouched pages a
+                                       replay commits, or NULL */
+  uint64_t cur_next_use;            /* OPT: next use of the current ref */
+
+  mm_status last_status;
+  char err[256];
+};
+
+/* -------------------------------------------------------------- helpers */
+
+/* Records a failure sentence and returns st. */
+mm_status mm_fail(mm_system *sys, mm_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* The live process pid, or NULL with the failure recorded (the status
+** is then in sys->last_status). */
+mm_process *proc_get(mm_system *sys, mm_pid pid);
+
+/* Invariant walkers (check.c). Each returns 0 or -1 with sys->err set. */
+/* A broken invariant is an assert: it names itself and aborts. */
+void check_failed(const mm_system *sys);
+int check_all(mm_system *sys);
+#ifdef MM_DEBUG
+#define MM_CHECK(sys) do { if (!(sys)->nested && check_all(sys) != 0) \
+      check_failed(sys); } while (0)
+#else
+#define MM_CHECK(sys) ((void)0)
+#endif
+
+/* ------------------------------------------------------- page tables */
+
+/* The PTE of vpn, or NULL if its leaf does not exist (an all-zero PTE). */
+mm_pte *pt_lookup(mm_process *p, const mm_system *sys, uint64_t vpn);
+/* The leaf holding vpn, allocating tables on the way; NULL on host OOM
+** (tables already allocated stay; pt_prune frees empty ones). */
+mm_leaf *pt_ensure(mm_system *sys, mm_process *p, uint64_t vpn);
+mm_leaf *pt_leaf(mm_process *p, const mm_system *sys, uint64_t vpn);
+/* Frees every table in [lo, hi) pages whose entries are all zero. */
+void pt_prune(mm_system *sys, mm_process *p, uint64_t lo, uint64_t hi);
+void pt_destroy(mm_system *sys, mm_process *p);
+static inline uint32_t pt_index(const mm_system *sys, uint64_t vpn) {
+  return (uint32_t)(vpn & ((1ull << sys->pt_bits[sys->pt_levels - 1]) - 1));
+}
+
+/* ------------------------------------------ page verbs (used by vad.c) */
+
+/* Commits an uncommitted page with prot (demand-zero), or changes the
+** protection of a committed one. The leaf must exist (pt_ensure). */
+void page_commit(mm_system *sys, mm_process *p, uint64_t vpn, uint32_t prot);
+/* Decommits: releases the frame, page-file slot and working-set entry the
+** page holds; the PTE becomes zero (reserved). No-op if not committed.
+** Returns 1 if the page was committed (so the caller returns its commit). */
+int page_decommit(mm_system *sys, mm_process *p, uint64_t vpn);
+/* The hardware access bits a valid PTE gets for a protection. */
+mm_pte pte_hw_bits(uint32_t prot);
+/* Sets the protection of a committed page (hardware bits follow). */
+void page_protect(mm_system *sys, mm_process *p, uint64_t vpn, uint32_t prot);
+/* MEM_RESET: the data is no longer needed; nothing is written out. */
+void page_reset(mm_system *sys, mm_process *p, uint64_t vpn);
+/* Committed? and its protection, without allocating anything. */
+bool page_state(mm_process *p, const mm_system *sys, uint64_t vpn,
+                uint32_t *prot);
+
+/* -------------------------------------------------------- commit */
+
+/* Charges n pages of commit to p; STATUS_COMMITMENT_LIMIT changes nothing. */
+mm_status commit_charge(mm_system *sys, mm_process *p, uint64_t n);
+void commit_return(mm_system *sys, mm_process *p, uint64_t n);
+
+/* ------------------------------------------------------- protections */
+
+/* Validity (WINDOWS.md A.4.2): a valid protection value? */
+bool prot_valid(uint32_t prot);
+/* Base protection (low 8 bits) allows read / write / execute? Write
+** includes write-copy. */
+bool prot_can_read(uint32_t prot);
+bool prot_can_write(uint32_t prot);
+bool prot_can_exec(uint32_t prot);
+bool prot_is_writecopy(uint32_t prot);
+
+/* ----------------------------------------------------------------- PFN */
+
+void pfn_init(mm_system *sys);
+/* Puts frame f on list (LIST_STANDBY uses the frame's priority). */
+void pfn_insert(mm_system *sys, uint32_t f, unsigned list);
+/* Takes f off whatever list it is on; it becomes LIST_ACTIVE. */
+void pfn_unlink(mm_system *sys, uint32_t f);
+/* A frame for a demand-zero fault (zeroed, then free, then standby) or for
+** a page-in (free, zeroed, standby); repurposes a standby frame if it must.
+** MM_NIL when no list has a frame. The frame is LIST_ACTIVE on return. */
+uint32_t pfn_take(mm_system *sys, bool want_zeroed);
+/* A frame that belonged to a deleted page goes back to the free list. */
+void pfn_release(mm_system *sys, uint32_t f);
+static inline unsigned pfn_prio(const mm_pfn *e) {
+  return (e->flags >> PFN_PRIO_SHIFT) & 7u;
+}
+static inline uint64_t large_frames(const mm_system *sys) {
+  return sys->cfg.large_page_size >> sys->page_shift;
+}
+static inline uint64_t avail_pages(const mm_system *sys) {
+  uint64_t n = sys->list[LIST_ZEROED].count + sys->list[LIST_FREE].count;
+  for (int i = 0; i < PFN_STANDBY_LISTS; i++) n += sys->standby[i].count;
+  return n;
+}
+
+/* ----------------------------------------------------------- page file */
+
+/* A free slot (marked used), or MM_NIL when the page file is full. */
+uint32_t pf_alloc(mm_system *sys);
+void pf_free(mm_system *sys, uint32_t slot);
+bool pf_used(const mm_system *sys, uint32_t slot);
+
+/* ------------------------------------------------------- working sets */
+
+int ws_init(mm_system *sys, mm_process *p);
+void ws_destroy(mm_system *sys, mm_process *p);
+/* Adds the resident page (pte in leaf at index i) to p's working set. At a
+** hard maximum, ws_make_room must have run first. */
+void ws_insert(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i);
+/* Before a page is made valid: at a hard maximum replace a page of the
+** set, and make sure a slot is free, so that ws_insert cannot fail. */
+int ws_make_room(mm_system *sys, mm_process *p);
+/* Removes slot from the working set (the page is leaving memory). */
+void ws_remove(mm_system *sys, mm_process *p, uint32_t slot);
+/* Trims slot: the PTE becomes a transition PTE, the frame goes to standby
+** (clean) or modified (dirty). */
+void ws_trim_slot(mm_system *sys, mm_process *p, uint32_t slot, bool replaced);
+/* Trims n pages chosen by the policy, forcing it to choose. */
+mm_status ws_shrink(mm_system *sys, mm_process *p, uint32_t n);
+/* Clears the accessed bit of the page in slot; returns whether it was set.
+** What the trimmer does to sample references (and flushes that TLB entry). */
+bool ws_test_clear_accessed(mm_system *sys, mm_process *p, uint32_t slot);
+
+/* ------------------------------------------------ manager and writer */
+
+/* Writes up to n modified pages to the page file and moves them to standby.
+** Returns the number written. */
+uint64_t mpw_write(mm_system *sys, uint64_t n);
+/* Turns free frames into zeroed ones (the zero-page thread). */
+void zero_step(mm_system *sys);
+/* Makes at least one frame available by writing and trimming, as the
+** balance set manager would when a fault finds no page. 0 ok, -1 when
+** nothing can be freed (sys->err says why). */
+int make_available(mm_system *sys, mm_process *faulting);
+/* Runs whatever is due on the clock (manager, zero step, sampler). */
+int clock_events(mm_system *sys);
+
+/* ------------------------------------------------------------- VADs */
+
+/* Creates the regions every new process has (the 64 KiB at 0x10000). */
+mm_status vad_init(mm_system *sys, mm_process *p);
+/* A large-page reserve+commit (WINDOWS.md A.14) after vad.c validated the
+** flags: base/size are the final, large-page aligned range. */
+mm_status large_alloc(mm_system *sys, mm_process *p, uint64_t base,
+                      uint64_t size, uint32_t prot);
+/* Index of the VAD containing vpn, or -1. */
+int vad_find(const mm_process *p, uint64_t vpn);
+void vad_destroy_all(mm_system *sys, mm_process *p);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+** pagetable.c — multi-level page tables, allocated on demand.
+**
+** The geometry comes from the architecture and page size (system.c): the
+** top level (level 0) is a directory, the last level a leaf of PTEs. A
+** directory counts its children, a leaf its nonzero PTEs, so empty tables
+** can be freed when a range is released. Every table allocated is counted
+** in the process (page_table_pages): each stands for one page of hardware
+** page table.
+*/
+#include <stdlib.h>
+
+#include "internal.h"
+
+static inline uint32_t level_index(const mm_system *sys, unsigned l,
+                                   uint64_t vpn) {
+  return (uint32_t)((vpn >> sys->pt_shift[l]) &
+                    ((1ull << sys->pt_bits[l]) - 1));
+}
+
+static inline uint64_t leaf_entries(const mm_system *sys) {
+  return 1ull << sys->pt_bits[sys->pt_levels - 1];
+}
+
+mm_leaf *pt_leaf(mm_process *p, const mm_system *sys, uint64_t vpn) {
+  mm_leaf *c = p->leaf_cache;
+  uint64_t n = leaf_entries(sys);
+  if (c && vpn - c->base_vpn < n) return c;
+  void *node = p->pt_root;
+  for (unsigned l = 0; node && l + 1 < sys->pt_levels; l++)
+    node = ((mm_dir *)node)->child[level_index(sys, l, vpn)];
+  if (node) p->leaf_cache = node;
+  return node;
+}
+
+mm_pte *pt_lookup(mm_process *p, const mm_system *sys, uint64_t vpn) {
+  mm_leaf *leaf = pt_leaf(p, sys, vpn);
+  return leaf ? &leaf->pte[vpn - leaf->base_vpn] : NULL;
+}
+
+static mm_dir *dir_new(const mm_system *sys, unsigned l) {
+  return calloc(1, sizeof(mm_dir) + (sizeof(void *) << sys->pt_bits[l]));
+}
+
+static mm_leaf *leaf_new(const mm_system *sys, uint64_t vpn) {
+  uint64_t n = leaf_entries(sys);
+  mm_leaf *leaf = calloc(1, sizeof(mm_leaf) + n * sizeof(mm_pte) +
+                                n * sizeof(uint32_t));
+  if (!leaf) return NULL;
+  leaf->base_vpn = vpn & ~(n - 1);
+  leaf->wsslot = (uint32_t *)(void *)&leaf->pte[n];
+  for (uint64_t i = 0; i < n; i++) leaf->wsslot[i] = MM_NIL;
+  return leaf;
+}
+
+mm_leaf *pt_ensure(mm_system *sys, mm_process *p, uint64_t vpn) {
+  mm_leaf *leaf = pt_leaf(p, sys, vpn);
+  if (leaf) return leaf;
+  unsigned last = sys->pt_levels - 1;
+  if (!p->pt_root) {
+    p->pt_root = dir_new(sys, 0);
+    if (!p->pt_root) return NULL;
+    p->pt_tables++;
+  }
+  mm_dir *d = p->pt_root;
+  for (unsigned l = 0; l < last; l++) {
+    uint32_t i = level_index(sys, l, vpn);
+    if (!d->child[i]) {
+      void *c = (l + 1 == last) ? (void *)leaf_new(sys, vpn)
+                                : (void *)dir_new(sys, l + 1);
+      if (!c) return NULL;
+      d->child[i] = c;
+      d->live++;
+      p->pt_tables++;
+    }
+    if (l + 1 == last) {
+      leaf = d->child[i];
+      p->leaf_cache = leaf;
+      return leaf;
+    }
+    d = d->child[i];
+  }
+  return NULL;
+}
+
+/* Frees the empty tables under node (level l) that cover pages in
+** [lo, hi); returns true when node itself is now empty. base is the first
+** vpn node covers. */
+static bool prune(mm_system *sys, mm_process *p, void *node, unsigned l,
+                  uint64_t base, uint64_t lo, uint64_t hi) {
+  unsigned last = sys->pt_levels - 1;
+  if (l == last) return ((mm_leaf *)node)->live == 0;
+  mm_dir *d = node;
+  uint64_t span = 1ull << sys->pt_shift[l];
+  uint64_t n = 1ull << sys->pt_bits[l];
+  uint64_t first = lo > base ? (lo - base) / span : 0;
+  for (uint64_t i = first; i < n; i++) {
+    uint64_t cb = base + i * span;
+    if (cb >= hi) break;
+    void *c = d->child[i];
+    if (!c) continue;
+    if (prune(sys, p, c, l + 1, cb, lo, hi)) {
+      if (p->leaf_cache == c) p->leaf_cache = NULL;
+      free(c);
+      d->child[i] = NULL;
+      d->live--;
+      p->pt_tables--;
+    }
+  }
+  return d->live == 0;
+}
+
+void pt_prune(mm_system *sys, mm_process *p, uint64_t lo, uint64_t hi) {
+  if (!p->pt_root || lo >= hi) return;
+  if (prune(sys, p, p->pt_root, 0, 0, lo, hi)) {
+    free(p->pt_root);
+    p->pt_root = NULL;
+    p->pt_tables--;
+    p->leaf_cache = NULL;
+  }
+}
+
+static void destroy(mm_system *sys, void *node, unsigned l) {
+  if (l + 1 < sys->pt_levels) {
+    mm_dir *d = node;
+    uint64_t n = 1ull << sys->pt_bits[l];
+    for (uint64_t i = 0; i < n && d->live; i++)
+      if (d->child[i]) destroy(sys, d->child[i], l + 1);
+  }
+  free(node);
+}
+
+void pt_destroy(mm_system *sys, mm_process *p) {
+  if (p->pt_root) destroy(sys, p->pt_root, 0);
+  p->pt_root = NULL;
+  p->pt_tables = 0;
+  p->leaf_cache = NULL;
+}
