@@ -384,6 +384,14 @@ mm_status vad_init(mm_system *sys, mm_process *p);
 ** flags: base/size are the final, large-page aligned range. */
 mm_status large_alloc(mm_system *sys, mm_process *p, uint64_t base,
                       uint64_t size, uint32_t prot);
+/* VAD invariants of p (vad.c): 0, or -1 with the failure recorded. */
+int vad_check(mm_system *sys, mm_process *p);
+/* Finds room for npages at *start (0 = anywhere) aligned to align pages,
+** whole 64 KiB granules free; STATUS_CONFLICTING_ADDRESSES or NO_MEMORY. */
+mm_status vad_place(mm_system *sys, mm_process *p, uint64_t *start,
+                    uint64_t npages, uint64_t align, bool top_down);
+mm_status vad_insert(mm_system *sys, mm_process *p, const mm_vad *v);
+void vad_remove(mm_process *p, int i);
 /* Index of the VAD containing vpn, or -1. */
 int vad_find(const mm_process *p, uint64_t vpn);
 void vad_destroy_all(mm_system *sys, mm_process *p);
