@@ -60,23 +60,30 @@ endif
 
 lib: $(LIB)
 
+# V=1 shows the commands.
+Q := $(if $(V),,@)
+
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(if $(V),,@echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(CORE_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(MODULE): $(BIND_OBJ) $(LIB)
-	$(CC) -shared $(ALL_LDFLAGS) -o $@ $(BIND_OBJ) $(LIB) $(PKG_LIBS) -lm
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) -shared $(ALL_LDFLAGS) -o $@ $(BIND_OBJ) $(LIB) $(PKG_LIBS) -lm
 
 $(EXE): $(O)/bindings/main.o $(BIND_OBJ) $(LIB)
-	$(CC) $(ALL_LDFLAGS) -rdynamic -o $@ $^ $(LUA_LIBS) $(PKG_LIBS) -lm -ldl
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -rdynamic -o $@ $^ $(LUA_LIBS) $(PKG_LIBS) -lm -ldl
 
 $(O)/tests/%: tests/core/%.c $(LIB) tests/core/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/core -o $@ $< $(LIB) $(ALL_LDFLAGS) \
+	$(if $(V),,@echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/core -o $@ $< $(LIB) $(ALL_LDFLAGS) \
 	    $(shell pkg-config --libs cmocka) $(PKG_LIBS) -lm
 
 deps:
@@ -105,7 +112,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=build/release/bench/%)
 
 build/release/bench/%: bench/%.c build/release/libpagelab.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< build/release/libpagelab.a $(PKG_LIBS) -lm
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< build/release/libpagelab.a $(PKG_LIBS) -lm
 
 # Benchmarks: numbers printed, never a pass/fail.
 bench: deps

@@ -64,11 +64,11 @@ static int check_pfn(mm_system *sys) {
           (unsigned long long)f, e->slot);
     if ((e->list == LIST_ACTIVE || e->list == LIST_STANDBY ||
          e->list == LIST_MODIFIED) && !(e->flags & PFN_F_PROTO) &&
-        !(e->flags & PFN_F_LARGE)) {
+        !(e->flags & PFN_F_LOCKED)) {
       /* pfn.c 3-4: the owner PTE names this frame */
-      if (e->owner == 0 || e->owner > sys->nprocs)
+      if (e->owner == 0 || (e->owner > sys->nprocs && e->owner != MM_SYSTEM_PID))
         BAD("frame %llu in use has no owner", (unsigned long long)f);
-      mm_process *p = sys->procs[e->owner - 1];
+      mm_process *p = proc_of(sys, e->owner);
       if (!p->alive) BAD("frame %llu is owned by dead process %u",
                          (unsigned long long)f, e->owner);
       mm_pte *pte = pt_lookup(p, sys, e->vpn);
@@ -140,7 +140,7 @@ static int check_leaf(mm_system *sys, mm_process *p, mm_leaf *leaf, walk *w) {
       uint64_t f = pte_payload(v);
       if (f >= sys->nframes) BAD("PTE names frame %llu past the end",
                                  (unsigned long long)f);
-      if (sys->pfn[f].flags & PFN_F_LARGE) continue;
+      if (sys->pfn[f].flags & PFN_F_LOCKED) continue;
       w->resident++;
       if (slot == MM_NIL || slot >= p->ws.hi || p->ws.e[slot].pte != &leaf->pte[i])
         BAD("pid %u: valid page 0x%llx not in its working set", p->pid,
@@ -195,12 +195,12 @@ static int check_process(mm_system *sys, mm_process *p, walk *w) {
   for (uint32_t i = 0; i < p->nvads; i++) {
     mm_vad *v = &p->vads[i];
     if (v->start >= v->end) BAD("pid %u: empty VAD %u", p->pid, i);
-    if (v->start < sys->user_lo_vpn || v->end - 1 > sys->user_hi_vpn)
-      BAD("pid %u: VAD %u outside the user range", p->pid, i);
+    if (v->start < p->lo_vpn || v->end - 1 > p->hi_vpn)
+      BAD("pid %u: VAD %u outside its address range", p->pid, i);
     if (i && p->vads[i - 1].end > v->start)
       BAD("pid %u: VADs %u and %u overlap", p->pid, i - 1, i);
   }
-  if (vad_check(sys, p)) return -1;
+  if (p->pid != MM_SYSTEM_PID && vad_check(sys, p)) return -1;
   walk pw = { 0, 0, 0, w->refs };
   if (p->pt_root && check_node(sys, p, p->pt_root, 0, &pw)) return -1;
   if (pw.tables != p->pt_tables)
@@ -227,7 +227,7 @@ static int check_process(mm_system *sys, mm_process *p, walk *w) {
   if (pw.resident != p->ws.count)
     BAD("pid %u: %llu resident pages but working set holds %u", p->pid,
         (unsigned long long)pw.resident, p->ws.count);
-  if (pw.committed != p->st.commit)
+  if (pw.committed + p->view_commit != p->st.commit)
     BAD("pid %u: %llu private pages committed but %llu charged", p->pid,
         (unsigned long long)pw.committed, (unsigned long long)p->st.commit);
   if (p->st.private_pages != p->ws.count)
@@ -252,8 +252,8 @@ int check_all(mm_system *sys) {
       refs[sys->pfn[f].slot]++;
   walk w = { 0, 0, 0, refs };
   int r = 0;
-  for (uint32_t k = 0; k < sys->nprocs && !r; k++)
-    if (sys->procs[k]->alive) r = check_process(sys, sys->procs[k], &w);
+  for (uint32_t k = 0; k <= sys->nprocs && !r; k++)
+    if (proc_at(sys, k)->alive) r = check_process(sys, proc_at(sys, k), &w);
   if (!r) r = check_pagefile(sys, refs);
   free(refs);
   if (r) return -1;

@@ -186,6 +186,11 @@ done:
   return r;
 }
 
+int access_internal(mm_system *sys, mm_process *p, uint64_t addr,
+                    unsigned kind) {
+  return access_one(sys, p, addr, kind);
+}
+
 int mm_access(mm_system *sys, mm_pid pid, uint64_t addr, unsigned kind) {
   if (kind > MM_EXECUTE) {
     mm_fail(sys, MM_STATUS_INVALID_PARAMETER, "access kind %u is not read, "

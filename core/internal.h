@@ -129,9 +129,13 @@ typedef struct mm_ws {
 
 /* --------------------------------------------------------------- process */
 
+#define MM_SYSTEM_PID 0xFFFFFFu     /* the System process (pools) */
+
 typedef struct mm_process {
   mm_pid pid;
   bool alive;
+  uint64_t lo_vpn, hi_vpn;          /* its address range, inclusive */
+  uint64_t view_commit;             /* commit charged for its views */
   char name[32];
   mm_vad *vads;                     /* sorted by start, not overlapping */
   uint32_t nvads, capvads;
@@ -153,6 +157,8 @@ enum {                              /* MMLISTS order (WINDOWS.md A.9.1) */
 #define PFN_F_MODIFIED 0x01u        /* no valid backing copy */
 #define PFN_F_PROTO    0x02u        /* owner is a prototype PTE */
 #define PFN_F_LARGE    0x04u        /* part of a large page */
+#define PFN_F_NONPAGED 0x08u        /* non-paged pool: always resident */
+#define PFN_F_LOCKED   (PFN_F_LARGE | PFN_F_NONPAGED)   /* not in any WS */
 #define PFN_PRIO_SHIFT 4            /* priority in bits 4-6 */
 
 typedef struct mm_pfn {
@@ -203,9 +209,12 @@ struct mm_system {
   uint64_t now;
   uint64_t next_second;
 
-  /* processes, by pid - 1 */
+  /* processes, by pid - 1; the System process (kernel address space,
+  ** system working set: paged pool) apart */
   mm_process **procs;
   uint32_t nprocs, capprocs;
+  mm_process *sysproc;
+  void *pool;                       /* kernel pools (pool.c), or NULL */
 
   /* policy */
   const struct mm_policy_ops *pol_ops;
@@ -243,9 +252,25 @@ mm_status mm_fail(mm_system *sys, mm_status st, const char *fmt, ...)
 #endif
     ;
 
+/* The process that owns a frame (owner pid, MM_SYSTEM_PID included). */
+static inline mm_process *proc_of(const mm_system *sys, uint32_t owner) {
+  return owner == MM_SYSTEM_PID ? sys->sysproc : sys->procs[owner - 1];
+}
+/* Every process with memory: k in [0, nprocs] (the last is System). */
+static inline mm_process *proc_at(const mm_system *sys, uint32_t k) {
+  return k < sys->nprocs ? sys->procs[k] : sys->sysproc;
+}
+/* One reference by any process, System included, without the checks of
+** mm_access: for the core's own users (pools). */
+int access_internal(mm_system *sys, mm_process *p, uint64_t addr,
+                    unsigned kind);
+
 /* The live process pid, or NULL with the failure recorded (the status
-** is then in sys->last_status). */
+** is then in sys->last_status). Refused inside a callback: for calls
+** that change the system. */
 mm_process *proc_get(mm_system *sys, mm_pid pid);
+/* The same for calls that only read (query, stats): allowed in callbacks. */
+mm_process *proc_read(mm_system *sys, mm_pid pid);
 
 /* Invariant walkers (check.c). Each returns 0 or -1 with sys->err set. */
 /* A broken invariant is an assert: it names itself and aborts. */

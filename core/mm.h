@@ -202,6 +202,8 @@ typedef struct mm_tunables {
                                  step (8, ReactOS) */
   uint32_t standby_priority;  /* standby priority of trimmed pages (5, the
                                  Windows normal memory priority) */
+  uint32_t sys_ws_min;        /* the system working set (paged pool): 288 */
+  uint32_t sys_ws_max;        /* and 350 pages (ReactOS, A.10.7) */
 } mm_tunables;
 
 /* Which trimming/replacement policy, and its parameters. */
@@ -349,7 +351,7 @@ typedef struct mm_pstats {
   uint64_t refs, hits, faults, demand_zero, soft, hard, cow, guard,
       access_violations, ws_size, ws_peak, ws_min, ws_max, private_pages,
       commit, trimmed, replaced, pagefile_reads, page_table_pages,
-      tlb_misses, large_pages;
+      tlb_misses, large_pages, hard_min, hard_max;
 } mm_pstats;
 
 typedef struct mm_sstats {
@@ -359,7 +361,8 @@ typedef struct mm_sstats {
       pagefile_reads, pagefile_writes, repurposed, zeroed_by_step,
       zeroed_on_demand, wsm_runs, wsm_trimmable, trimmed, faults,
       demand_zero, soft, hard, cow, guard, access_violations, refs,
-      page_table_pages, tlb_misses, processes;
+      page_table_pages, tlb_misses, processes, system_ws_size,
+      system_faults;
   uint64_t standby_by_priority[8];
 } mm_sstats;
 

@@ -104,7 +104,7 @@ void pfn_unlink(mm_system *sys, uint32_t f) {
 static void repurpose(mm_system *sys, uint32_t f) {
   mm_pfn *e = &sys->pfn[f];
   assert(!(e->flags & PFN_F_PROTO));
-  mm_process *p = sys->procs[e->owner - 1];
+  mm_process *p = proc_of(sys, e->owner);
   mm_leaf *leaf = pt_leaf(p, sys, e->vpn);
   assert(leaf);
   mm_pte *pte = &leaf->pte[e->vpn - leaf->base_vpn];

@@ -78,6 +78,8 @@ void mm_config_default(mm_config *cfg, mm_arch arch) {
   cfg->tune.mpw_batch = 256;           /* one writer run, 1 MiB at 4 KiB */
   cfg->tune.zero_threshold = 8;        /* A.9.7 */
   cfg->tune.standby_priority = 5;      /* A.10.4 normal priority */
+  cfg->tune.sys_ws_min = 288;          /* A.10.7 system cache working set */
+  cfg->tune.sys_ws_max = 350;
 }
 
 static bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
@@ -89,6 +91,8 @@ static unsigned log2u(uint64_t x) {
 }
 
 /* Fills err and returns st, for creation failures (no system exists yet). */
+static int sysproc_create(mm_system *sys);
+
 static mm_status create_fail(char *err, size_t errlen, mm_status st,
                              const char *msg) {
   if (err && errlen) snprintf(err, errlen, "%s", msg);
@@ -206,6 +210,11 @@ mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
     }
   }
   pfn_init(sys);
+  if (sysproc_create(sys) != 0) {
+    mm_system_destroy(sys);
+    return create_fail(err, errlen, MM_STATUS_NO_MEMORY,
+                       "out of memory for the System process");
+  }
   /* A.6.1: commit limit = RAM + page files, less what the system keeps
   ** resident (nothing yet: pools subtract what they pin). */
   sys->commit_limit = nframes + slots;
@@ -218,9 +227,30 @@ mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
 
 static void proc_free(mm_system *sys, mm_process *p);
 
+/* The System process: the kernel half of the address space (from
+** 2^(va_bits-1), without sign extension) and the system working set,
+** where paged pool lives and is trimmed like any other. */
+static int sysproc_create(mm_system *sys) {
+  mm_process *p = calloc(1, sizeof *p);
+  if (!p) return -1;
+  p->pid = MM_SYSTEM_PID;
+  p->alive = true;
+  snprintf(p->name, sizeof p->name, "System");
+  p->lo_vpn = (1ull << (sys->arch->va_bits - 1)) >> sys->page_shift;
+  p->hi_vpn = ((1ull << sys->arch->va_bits) - 1) >> sys->page_shift;
+  p->ws.min = sys->cfg.tune.sys_ws_min;
+  p->ws.max = sys->cfg.tune.sys_ws_max > 0 ? sys->cfg.tune.sys_ws_max : 1;
+  if (p->ws.min > p->ws.max) p->ws.min = p->ws.max;
+  p->ws.free_head = MM_NIL;
+  if (ws_init(sys, p) != 0) { free(p); return -1; }
+  sys->sysproc = p;
+  return 0;
+}
+
 void mm_system_destroy(mm_system *sys) {
   if (!sys) return;
   for (uint32_t i = 0; i < sys->nprocs; i++) proc_free(sys, sys->procs[i]);
+  if (sys->sysproc) proc_free(sys, sys->sysproc);
   free(sys->procs);
   tlb_destroy(sys->tlb);
   free(sys->pfn);
@@ -243,6 +273,10 @@ mm_process *proc_get(mm_system *sys, mm_pid pid) {
             "callback");
     return NULL;
   }
+  return proc_read(sys, pid);
+}
+
+mm_process *proc_read(mm_system *sys, mm_pid pid) {
   if (pid == 0 || pid > sys->nprocs) {
     mm_fail(sys, MM_STATUS_INVALID_HANDLE, "no process with pid %u", pid);
     return NULL;
@@ -304,6 +338,8 @@ mm_status mm_process_create(mm_system *sys, const mm_process_config *pc,
   p->ws.hard_min = pc && pc->hard_min;
   p->ws.hard_max = pc && pc->hard_max;
   p->ws.free_head = MM_NIL;
+  p->lo_vpn = sys->user_lo_vpn;
+  p->hi_vpn = sys->user_hi_vpn;
   if (ws_init(sys, p) != 0) {
     free(p);
     return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory for the working set");
@@ -409,7 +445,8 @@ const mm_stat_field mm_pstats_fields[] = {
   F(mm_pstats, ws_max), F(mm_pstats, private_pages), F(mm_pstats, commit),
   F(mm_pstats, trimmed), F(mm_pstats, replaced), F(mm_pstats, pagefile_reads),
   F(mm_pstats, page_table_pages), F(mm_pstats, tlb_misses),
-  F(mm_pstats, large_pages), { NULL, 0 }
+  F(mm_pstats, large_pages), F(mm_pstats, hard_min), F(mm_pstats, hard_max),
+  { NULL, 0 }
 };
 
 const mm_stat_field mm_sstats_fields[] = {
@@ -426,7 +463,8 @@ const mm_stat_field mm_sstats_fields[] = {
   F(mm_sstats, demand_zero), F(mm_sstats, soft), F(mm_sstats, hard),
   F(mm_sstats, cow), F(mm_sstats, guard), F(mm_sstats, access_violations),
   F(mm_sstats, refs), F(mm_sstats, page_table_pages), F(mm_sstats, tlb_misses),
-  F(mm_sstats, processes), { NULL, 0 }
+  F(mm_sstats, processes), F(mm_sstats, system_ws_size),
+  F(mm_sstats, system_faults), { NULL, 0 }
 };
 #undef F
 
@@ -440,6 +478,8 @@ static void pstats_fill(const mm_system *sys, const mm_process *p,
   o->ws_peak = p->ws.peak;
   o->ws_min = p->ws.min;
   o->ws_max = p->ws.max;
+  o->hard_min = p->ws.hard_min;
+  o->hard_max = p->ws.hard_max;
   o->page_table_pages = p->pt_tables;
   (void)sys;
 }
@@ -496,6 +536,13 @@ void mm_system_stats(const mm_system *sys, mm_sstats *o) {
       o->page_table_pages += ps.page_table_pages;
       o->processes++;
     }
+  }
+  if (sys->sysproc) {
+    mm_pstats ps;
+    pstats_fill(sys, sys->sysproc, &ps);
+    o->system_ws_size = ps.ws_size;
+    o->system_faults = ps.faults;
+    trimmed += ps.trimmed;
   }
   o->trimmed = trimmed;
   o->faults = o->demand_zero + o->soft + o->hard + o->cow + o->guard +

@@ -862,7 +862,7 @@ static uint64_t run_end(const mm_system *sys, mm_process *p, uint64_t vpn,
 ** A.3.3); the dead tail of a granule is free. A reserved run reports
 ** protection 0. On failure *out is untouched. */
 mm_status mm_query(mm_system *sys, mm_pid pid, uint64_t addr, mm_region *out) {
-  mm_process *p = proc_get(sys, pid);
+  mm_process *p = proc_read(sys, pid);
   if (!p) return sys->last_status;
   if (!out)
     return mm_fail(sys, MM_STATUS_ACCESS_VIOLATION,

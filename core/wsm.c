@@ -77,8 +77,8 @@ static int wsm_pass(mm_system *sys) {
     zero_step(sys);
 
   uint64_t could = 0;
-  for (uint32_t k = 0; k < sys->nprocs; k++) {
-    mm_process *p = sys->procs[k];
+  for (uint32_t k = 0; k <= sys->nprocs; k++) {
+    mm_process *p = proc_at(sys, k);
     if (p->alive && sys->pol_ops->age)
       could += sys->pol_ops->age(sys, p, p->ws.pol);
   }
@@ -88,16 +88,16 @@ static int wsm_pass(mm_system *sys) {
   if (!memory_low(sys)) return 0;
 
   /* Above the maximum first... */
-  for (uint32_t k = 0; k < sys->nprocs; k++) {
-    mm_process *p = sys->procs[k];
+  for (uint32_t k = 0; k <= sys->nprocs; k++) {
+    mm_process *p = proc_at(sys, k);
     if (!p->alive || p->ws.count <= p->ws.max) continue;
     if (trim_process(sys, p, p->ws.count - p->ws.max, false) < 0) return -1;
   }
   maybe_write(sys);
   /* ...then, trimming hard, down toward the minimums (A.10.5 step 4),
   ** stopping once memory is back (step 6). */
-  for (uint32_t k = 0; k < sys->nprocs && trim_hard(sys); k++) {
-    mm_process *p = sys->procs[k];
+  for (uint32_t k = 0; k <= sys->nprocs && trim_hard(sys); k++) {
+    mm_process *p = proc_at(sys, k);
     if (!p->alive || p->ws.hard_min || p->ws.count <= p->ws.min) continue;
     if (trim_process(sys, p, p->ws.count - p->ws.min, false) < 0) return -1;
     maybe_write(sys);
@@ -115,8 +115,8 @@ int make_available(mm_system *sys, mm_process *faulting) {
   if (sys->list[LIST_MODIFIED].count && mpw_write(sys, sys->cfg.tune.mpw_batch))
     return 0;
   mm_process *big = NULL;
-  for (uint32_t k = 0; k < sys->nprocs; k++) {
-    mm_process *p = sys->procs[k];
+  for (uint32_t k = 0; k <= sys->nprocs; k++) {
+    mm_process *p = proc_at(sys, k);
     if (!p->alive || p->ws.count == 0) continue;
     if (p->ws.hard_min && p->ws.count <= p->ws.min && p != faulting) continue;
     if (!big || p->ws.count > big->ws.count) big = p;

@@ -1,0 +1,110 @@
+/*
+** fifo.c — first in, first out: victims in the order pages entered the
+** working set, whatever happened to them since (WINDOWS.md C.1: the policy
+** that shows Belady's anomaly).
+**
+** The resident slots form a doubly linked list by slot number, oldest at
+** the head; a page joins at the tail. Links are two uint32 arrays indexed
+** by slot (8 bytes per slot), so insert, remove and each victim are O(1)
+** and nothing is allocated after reserve(). select() walks from the head
+** without unlinking: the caller trims every victim, and remove() unlinks
+** it then. Trimming (force = false) and replacement (force = true) choose
+** alike: FIFO has no notion of a page too young to go.
+*/
+#include <stdlib.h>
+
+#include "../policy.h"
+
+typedef struct fifo {
+  uint32_t *prev, *next;   /* per slot; MM_NIL ends the list */
+  uint32_t head, tail;     /* oldest, newest */
+  uint32_t n;              /* slots linked */
+} fifo;
+
+#ifdef MM_DEBUG
+/* The list holds exactly the working set's pages, links agree both ways. */
+static void fifo_check(const mm_process *p, const fifo *f) {
+  uint32_t n = 0, prev = MM_NIL;
+  for (uint32_t s = f->head; s != MM_NIL; s = f->next[s]) {
+    assert(s < p->ws.hi && p->ws.e[s].pte);
+    assert(f->prev[s] == prev);
+    assert(++n <= p->ws.count);
+    prev = s;
+  }
+  assert(prev == f->tail && n == f->n && n == p->ws.count);
+}
+#define FIFO_CHECK(p, f) fifo_check(p, f)
+#else
+#define FIFO_CHECK(p, f) ((void)0)
+#endif
+
+static void *fifo_create(mm_system *sys, mm_process *p) {
+  (void)sys; (void)p;
+  fifo *f = calloc(1, sizeof *f);
+  if (f) f->head = f->tail = MM_NIL;
+  return f;
+}
+
+static void fifo_destroy(mm_system *sys, void *st) {
+  (void)sys;
+  fifo *f = st;
+  free(f->prev);
+  free(f->next);
+  free(f);
+}
+
+/* Each array is replaced only once its realloc succeeded, so a failure
+** leaves the state usable at its old capacity and leaks nothing. */
+static int fifo_reserve(mm_system *sys, void *st, uint32_t cap) {
+  (void)sys;
+  fifo *f = st;
+  uint32_t *a = realloc(f->prev, (size_t)cap * sizeof *a);
+  if (!a) return -1;
+  f->prev = a;
+  a = realloc(f->next, (size_t)cap * sizeof *a);
+  if (!a) return -1;
+  f->next = a;
+  return 0;
+}
+
+static void fifo_insert(mm_system *sys, mm_process *p, void *st, uint32_t s) {
+  (void)sys; (void)p;
+  fifo *f = st;
+  f->prev[s] = f->tail;
+  f->next[s] = MM_NIL;
+  if (f->tail != MM_NIL) f->next[f->tail] = s;
+  else f->head = s;
+  f->tail = s;
+  f->n++;
+}
+
+static void fifo_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
+  (void)sys; (void)p; (void)st; (void)s;
+}
+
+static void fifo_remove(mm_system *sys, mm_process *p, void *st, uint32_t s) {
+  (void)sys; (void)p;
+  fifo *f = st;
+  uint32_t a = f->prev[s], b = f->next[s];
+  if (a != MM_NIL) f->next[a] = b;
+  else f->head = b;
+  if (b != MM_NIL) f->prev[b] = a;
+  else f->tail = a;
+  f->n--;
+}
+
+static int64_t fifo_select(mm_system *sys, mm_process *p, void *st,
+                           uint32_t want, bool force, uint32_t *victims) {
+  (void)sys; (void)force;
+  fifo *f = st;
+  FIFO_CHECK(p, f);
+  uint32_t n = 0;
+  for (uint32_t s = f->head; s != MM_NIL && n < want; s = f->next[s])
+    victims[n++] = s;
+  return n;
+}
+
+const mm_policy_ops mm_policy_fifo = {
+  "fifo", false, false, fifo_create, fifo_destroy, fifo_reserve,
+  fifo_insert, fifo_hit, fifo_remove, NULL, fifo_select,
+};

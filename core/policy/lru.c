@@ -1,0 +1,128 @@
+/*
+** lru.c — exact least recently used: the victim is the page whose last
+** reference is the oldest (WINDOWS.md C.2: a stack algorithm, so more
+** frames never mean more faults).
+**
+** Exactness needs every reference, so the policy asks for hits
+** (needs_hits). The resident slots form a doubly linked list by slot
+** number, least recently used at the head, most recently used at the
+** tail: a fault inserts at the tail, a hit moves its slot to the tail.
+** Both are a handful of stores into two uint32 arrays (8 bytes per slot),
+** O(1) with no allocation, which keeps the hit path cheap. select() walks
+** from the head without unlinking (the caller trims each victim, remove()
+** unlinks it). Trimming and replacement choose alike.
+**
+** The accessed bit is not used: the hit calls already say everything it
+** could, and not clearing it saves the trimmer's TLB flushes.
+*/
+#include <stdlib.h>
+
+#include "../policy.h"
+
+typedef struct lru {
+  uint32_t *prev, *next;   /* per slot; MM_NIL ends the list */
+  uint32_t head, tail;     /* least, most recently used */
+  uint32_t n;              /* slots linked */
+} lru;
+
+#ifdef MM_DEBUG
+/* The list holds exactly the working set's pages, links agree both ways. */
+static void lru_check(const mm_process *p, const lru *l) {
+  uint32_t n = 0, prev = MM_NIL;
+  for (uint32_t s = l->head; s != MM_NIL; s = l->next[s]) {
+    assert(s < p->ws.hi && p->ws.e[s].pte);
+    assert(l->prev[s] == prev);
+    assert(++n <= p->ws.count);
+    prev = s;
+  }
+  assert(prev == l->tail && n == l->n && n == p->ws.count);
+}
+#define LRU_CHECK(p, l) lru_check(p, l)
+#else
+#define LRU_CHECK(p, l) ((void)0)
+#endif
+
+static void *lru_create(mm_system *sys, mm_process *p) {
+  (void)sys; (void)p;
+  lru *l = calloc(1, sizeof *l);
+  if (l) l->head = l->tail = MM_NIL;
+  return l;
+}
+
+static void lru_destroy(mm_system *sys, void *st) {
+  (void)sys;
+  lru *l = st;
+  free(l->prev);
+  free(l->next);
+  free(l);
+}
+
+/* Each array is replaced only once its realloc succeeded, so a failure
+** leaves the state usable at its old capacity and leaks nothing. */
+static int lru_reserve(mm_system *sys, void *st, uint32_t cap) {
+  (void)sys;
+  lru *l = st;
+  uint32_t *a = realloc(l->prev, (size_t)cap * sizeof *a);
+  if (!a) return -1;
+  l->prev = a;
+  a = realloc(l->next, (size_t)cap * sizeof *a);
+  if (!a) return -1;
+  l->next = a;
+  return 0;
+}
+
+static inline void lru_append(lru *l, uint32_t s) {
+  l->prev[s] = l->tail;
+  l->next[s] = MM_NIL;
+  if (l->tail != MM_NIL) l->next[l->tail] = s;
+  else l->head = s;
+  l->tail = s;
+}
+
+static inline void lru_unlink(lru *l, uint32_t s) {
+  uint32_t a = l->prev[s], b = l->next[s];
+  if (a != MM_NIL) l->next[a] = b;
+  else l->head = b;
+  if (b != MM_NIL) l->prev[b] = a;
+  else l->tail = a;
+}
+
+static void lru_insert(mm_system *sys, mm_process *p, void *st, uint32_t s) {
+  (void)sys; (void)p;
+  lru *l = st;
+  lru_append(l, s);
+  l->n++;
+}
+
+/* The hot path: a page hit again in a row (loops, the top of a zipf)
+** is already at the tail and costs one compare. */
+static void lru_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
+  (void)sys; (void)p;
+  lru *l = st;
+  if (l->tail == s) return;
+  lru_unlink(l, s);
+  lru_append(l, s);
+}
+
+static void lru_remove(mm_system *sys, mm_process *p, void *st, uint32_t s) {
+  (void)sys; (void)p;
+  lru *l = st;
+  lru_unlink(l, s);
+  l->n--;
+}
+
+static int64_t lru_select(mm_system *sys, mm_process *p, void *st,
+                          uint32_t want, bool force, uint32_t *victims) {
+  (void)sys; (void)force;
+  lru *l = st;
+  LRU_CHECK(p, l);
+  uint32_t n = 0;
+  for (uint32_t s = l->head; s != MM_NIL && n < want; s = l->next[s])
+    victims[n++] = s;
+  return n;
+}
+
+const mm_policy_ops mm_policy_lru = {
+  "lru", true, false, lru_create, lru_destroy, lru_reserve,
+  lru_insert, lru_hit, lru_remove, NULL, lru_select,
+};

@@ -1,0 +1,258 @@
+/*
+ * scan.c — whole-source passes: summary counts (mm_source_info) and the
+ * next-use array behind Belady's OPT (mm_source_next_use).
+ *
+ * Both read the source from where it stands, in batches, then put it back
+ * where it stood (a rewind, then the same number of references skipped
+ * again), so that the caller replays exactly the references that were
+ * indexed and indexes count from the caller's position.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "source_impl.h"
+#include "u64map.h"
+
+#define SCAN_BATCH 4096
+/* First next-use allocation; doubles as the trace turns out longer. */
+#define SCAN_NEXT_INITIAL (1u << 16)
+
+/* Puts s back at position pos after a pass: rewinds, then re-reads pos
+ * references (generators regenerate them, traces parse them again).
+ * Returns 0, or -1 with the source's error copied to err (may be NULL). */
+static int scan_restore(mm_source *s, uint64_t pos, char *err, size_t errlen)
+{
+    mm_ref batch[SCAN_BATCH];
+    if (mm_source_rewind(s) != 0) {
+        source_errf(err, errlen, "%s", mm_source_error(s));
+        return -1;
+    }
+    while (mm_source_position(s) < pos) {
+        uint64_t left = pos - mm_source_position(s);
+        size_t want = left < SCAN_BATCH ? (size_t)left : SCAN_BATCH;
+        if (mm_source_next(s, batch, want) == 0) {
+            source_errf(err, errlen, "%s", mm_source_error(s)
+                                               ? mm_source_error(s)
+                                               : "the source changed while "
+                                                 "it was being read");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Builds the set of keys >> shift from src into dst (empty). 0, or -1 when
+ * out of memory. */
+static int scan_coarsen(const u64map *src, unsigned shift, u64map *dst)
+{
+    size_t it = 0;
+    uint64_t key;
+    if (u64map_reserve(dst, u64map_count(src)) != 0)
+        return -1;
+    while (u64map_next(src, &it, &key, NULL))
+        if (u64map_upsert(dst, key >> shift, 0, NULL) == NULL)
+            return -1;
+    return 0;
+}
+
+/* Counts; distinct pages are derived from the distinct 64-byte lines, one
+ * page size from the next smaller, so only two sets live at a time.
+ * On error returns -1 with a message (info unspecified). */
+int mm_source_info(mm_source *s, uint64_t limit, mm_trace_info *info,
+                   char *err, size_t errlen)
+{
+    mm_ref batch[SCAN_BATCH];
+    u64map lines, cur, next;
+    uint64_t total = 0, last_line = UINT64_MAX, start;
+    unsigned shift = 6, i;
+    int have_last = 0;
+    memset(info, 0, sizeof *info);
+    if (mm_source_endless(s) && limit == 0) {
+        source_errf(err, errlen, "info: a workload never ends; give a limit");
+        return -1;
+    }
+    start = mm_source_position(s);
+    u64map_init(&lines);
+    for (;;) {
+        size_t want = SCAN_BATCH, got, k;
+        if (limit && limit - total < want)
+            want = (size_t)(limit - total);
+        if (want == 0)
+            break;
+        got = mm_source_next(s, batch, want);
+        if (got == 0)
+            break;
+        for (k = 0; k < got; k++) {
+            const mm_ref *r = &batch[k];
+            uint64_t last = r->addr + (r->size ? r->size - 1 : 0), l;
+            if (last < r->addr)
+                last = UINT64_MAX;   /* an access that wraps stops at the top */
+            if (r->kind == MM_REF_WRITE)
+                info->writes++;
+            else if (r->kind == MM_REF_EXEC)
+                info->execs++;
+            else
+                info->reads++;
+            if (info->refs + k == 0 || r->addr < info->min_addr)
+                info->min_addr = r->addr;
+            if (last > info->max_addr)
+                info->max_addr = last;
+            for (l = r->addr >> 6; ; l++) {
+                /* consecutive references mostly repeat the last line */
+                if (!have_last || l != last_line) {
+                    if (u64map_upsert(&lines, l, 0, NULL) == NULL) {
+                        u64map_free(&lines);
+                        source_errf(err, errlen, "info: out of memory after "
+                                    "%llu references",
+                                    (unsigned long long)total);
+                        scan_restore(s, start, NULL, 0);
+                        return -1;
+                    }
+                    last_line = l;
+                    have_last = 1;
+                }
+                if (l == last >> 6)
+                    break;
+            }
+        }
+        info->refs += got;
+        total += got;
+    }
+    if (mm_source_error(s) != NULL) {
+        source_errf(err, errlen, "%s", mm_source_error(s));
+        u64map_free(&lines);
+        scan_restore(s, start, NULL, 0);
+        return -1;
+    }
+    info->lines_64 = u64map_count(&lines);
+    cur = lines;
+    for (i = 0; i < MM_INFO_PAGE_SIZES; i++) {
+        unsigned want = MM_INFO_MIN_PAGE_SHIFT + i;
+        u64map_init(&next);
+        if (scan_coarsen(&cur, want - shift, &next) != 0) {
+            u64map_free(&cur);
+            u64map_free(&next);
+            source_errf(err, errlen, "info: out of memory counting pages");
+            scan_restore(s, start, NULL, 0);
+            return -1;
+        }
+        u64map_free(&cur);
+        cur = next;
+        shift = want;
+        info->distinct_pages[i] = u64map_count(&cur);
+    }
+    u64map_free(&cur);
+    return scan_restore(s, start, err, errlen);
+}
+
+/* Belady pre-pass. On error *next = NULL, *n = 0, -1 + message. */
+int mm_source_next_use(mm_source *s, unsigned page_shift, uint64_t limit,
+                       uint32_t **next, size_t *n, char *err, size_t errlen)
+{
+    mm_ref batch[SCAN_BATCH];
+    u64map last;
+    uint32_t *nx = NULL;
+    size_t cap = 0, count = 0;
+    uint64_t start;
+    enum { SCAN_OK, SCAN_TOO_MANY, SCAN_OOM, SCAN_SOURCE } why = SCAN_OK;
+    *next = NULL;
+    *n = 0;
+    if (page_shift > 63) {
+        source_errf(err, errlen, "next-use: page_shift %u is not below 64",
+                    page_shift);
+        return -1;
+    }
+    if (limit > MM_NEXT_USE_MAX_REFS) {
+        source_errf(err, errlen, "next-use: limit %llu is more than the "
+                    "%llu references a 32-bit next-use array can index",
+                    (unsigned long long)limit,
+                    (unsigned long long)MM_NEXT_USE_MAX_REFS);
+        return -1;
+    }
+    if (mm_source_endless(s) && limit == 0) {
+        source_errf(err, errlen, "next-use: a workload never ends; give a "
+                    "limit");
+        return -1;
+    }
+    start = mm_source_position(s);
+    u64map_init(&last);
+    for (;;) {
+        size_t want = SCAN_BATCH, got, k;
+        uint64_t room = (limit ? limit : MM_NEXT_USE_MAX_REFS + 1) - count;
+        if (room < want)
+            want = (size_t)room;
+        if (want == 0)
+            break;
+        got = mm_source_next(s, batch, want);
+        if (got == 0)
+            break;
+        if (count + got > MM_NEXT_USE_MAX_REFS) {
+            why = SCAN_TOO_MANY;
+            break;
+        }
+        if (count + got > cap) {
+            size_t ncap = cap ? cap : SCAN_NEXT_INITIAL;
+            uint32_t *p;
+            while (ncap < count + got)
+                ncap *= 2;
+            if (ncap > MM_NEXT_USE_MAX_REFS)
+                ncap = (size_t)MM_NEXT_USE_MAX_REFS;
+            p = realloc(nx, ncap * sizeof *nx);
+            if (p == NULL) {
+                why = SCAN_OOM;
+                break;
+            }
+            nx = p;
+            cap = ncap;
+        }
+        for (k = 0; k < got; k++) {
+            uint32_t idx = (uint32_t)(count + k);
+            int found;
+            uint32_t *slot = u64map_upsert(&last, batch[k].addr >> page_shift,
+                                           idx, &found);
+            if (slot == NULL) {
+                why = SCAN_OOM;
+                break;
+            }
+            if (found) {
+                nx[*slot] = idx;   /* the previous use now knows its next */
+                *slot = idx;
+            }
+            nx[idx] = UINT32_MAX;
+        }
+        if (why != SCAN_OK)
+            break;
+        count += got;
+    }
+    u64map_free(&last);
+    if (why == SCAN_OK && mm_source_error(s) != NULL) {
+        source_errf(err, errlen, "%s", mm_source_error(s));
+        why = SCAN_SOURCE;
+    } else if (why == SCAN_TOO_MANY) {
+        source_errf(err, errlen, "next-use: the source has more than %llu "
+                    "references, too many for a 32-bit next-use array; give "
+                    "a limit", (unsigned long long)MM_NEXT_USE_MAX_REFS);
+    } else if (why == SCAN_OOM) {
+        source_errf(err, errlen, "next-use: out of memory after %llu "
+                    "references", (unsigned long long)count);
+    }
+    if (why != SCAN_OK) {
+        free(nx);
+        scan_restore(s, start, NULL, 0);
+        return -1;
+    }
+    if (scan_restore(s, start, err, errlen) != 0) {
+        free(nx);
+        return -1;
+    }
+    if (nx == NULL && count == 0) {
+        nx = malloc(sizeof *nx);   /* a valid pointer even for no refs */
+        if (nx == NULL) {
+            source_errf(err, errlen, "next-use: out of memory");
+            return -1;
+        }
+    }
+    *next = nx;
+    *n = count;
+    return 0;
+}

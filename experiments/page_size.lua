@@ -1,0 +1,74 @@
+-- page_size.lua — faults and working-set size vs the small page size.
+--
+-- The same zipf workload over the same bytes (hot items of `item` bytes,
+-- scattered over the region) runs on machines that differ only in their
+-- small page size. Bigger pages bring more bytes per fault (fewer faults
+-- while memory lasts) but mix hot and cold items, so the working set needs
+-- more bytes; a TLB shows the reach that bigger pages buy.
+-- Working-set limits are given in bytes and converted to pages.
+
+local pagelab = require "pagelab"
+
+local function must(value, status, why)
+  if value == nil then error(why or status or "failed", 2) end
+  return value
+end
+
+local units = { [""] = 1, B = 1, KiB = 1024, MiB = 1024 ^ 2, GiB = 1024 ^ 3 }
+
+local function bytes(text)
+  local n, unit = tostring(text):match("^(%d+)%s*(%a*)$")
+  local mult = units[unit or ""]
+  if not n or not mult then error(("'%s' is not a size like 4KiB"):format(text), 0) end
+  return math.tointeger(tonumber(n) * mult)
+end
+
+return {
+  name = "page_size",
+  description = "Faults and working-set pages vs the small page size",
+  params = {
+    page_size = { "4KiB", "small page size",
+                  choices = { "512", "1KiB", "2KiB", "4KiB", "8KiB", "16KiB", "32KiB", "64KiB" } },
+    item = { "512", "bytes per workload item (the unit of popularity)" },
+    alpha = { 0.8, "zipf exponent of the item popularity" },
+    writes = { 0.2, "fraction of references that write" },
+    size = { "16MiB", "size of the region the workload touches" },
+    refs = { 400000, "references to simulate" },
+    ram = { "8MiB", "physical memory" },
+    ws_max = { "2MiB", "working-set maximum in bytes" },
+    hard_max = { true, "make ws_max a hard limit" },
+    tlb_entries = { 64, "TLB entries (0: no TLB)" },
+  },
+  run = function(p, rec)
+    local page = bytes(p.page_size)
+    local ws_pages = math.max(1, bytes(p.ws_max) // page)
+    local sys <close> = must(pagelab.system{
+      ram = p.ram, page_size = page, seed = p.seed,
+      tlb = p.tlb_entries > 0 and { entries = p.tlb_entries, ways = 4 } or nil,
+    })
+    local proc = must(sys:process{ name = "app", ws_max = ws_pages,
+                                   ws_min = math.min(ws_pages, math.max(1, 200 * 1024 // page)),
+                                   hard_max = p.hard_max })
+    local base = must(proc:alloc(nil, p.size, "reserve|commit", "readwrite"))
+    rec:sample(sys, math.max(1, p.refs // 50))
+    local st = must(proc:run(pagelab.workload.zipf{
+      base = base, size = p.size, page_size = bytes(p.item), alpha = p.alpha,
+      writes = p.writes, seed = p.seed,
+    }, p.refs))
+    local ps, ss = proc:stats(), sys:stats()
+    rec:metric("page_bytes", page)
+    rec:metric("ws_max_pages", ws_pages)
+    rec:metric("faults", st.faults)
+    rec:metric("hard_faults", st.hard_faults)
+    rec:metric("soft_faults", st.soft_faults)
+    rec:metric("demand_zero", st.demand_zero)
+    rec:metric("hit_ratio", st.hits / math.max(1, st.refs))
+    rec:metric("ws_peak_pages", ps.ws_peak)
+    rec:metric("ws_peak_bytes", ps.ws_peak * page)
+    rec:metric("page_table_pages", ps.page_table_pages)
+    rec:metric("tlb_misses", ps.tlb_misses)
+    rec:metric("pagefile_reads", ss.pagefile_reads)
+    rec:metric("pagefile_writes", ss.pagefile_writes)
+    rec:metric("bytes_read_from_pagefile", ss.pagefile_reads * page)
+  end,
+}
