@@ -468,6 +468,14 @@ static int l_arch(lua_State *L) {
   return 1;
 }
 
+void pl_add_methods(lua_State *L, const char *mt, const luaL_Reg *fns) {
+  luaL_getmetatable(L, mt);
+  lua_getfield(L, -1, "__index");
+  if (!lua_getupvalue(L, -1, 1)) luaL_error(L, "pagelab: %s has no methods", mt);
+  luaL_setfuncs(L, fns, 0);
+  lua_pop(L, 3);
+}
+
 int pl_open_system(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"process", sys_process}, {"processes", sys_processes},

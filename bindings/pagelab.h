@@ -172,6 +172,10 @@ void pl_policy_unbind(lua_State *L, pl_system *s);
 /* Module pieces: each sets its fields in the module table at the top of
 ** the stack, registers its metatables and leaves the stack as it was. */
 int pl_open_system(lua_State *L);
+/* Adds methods to a type registered by this binding (its __index closure
+** keeps the method table as upvalue 1): how later pieces (pools, sections)
+** extend System and Process without editing their files. */
+void pl_add_methods(lua_State *L, const char *mt, const luaL_Reg *fns);
 int pl_open_process(lua_State *L);
 int pl_open_policy(lua_State *L);
 

@@ -110,7 +110,7 @@ static int check_pagefile(mm_system *sys, uint8_t *refs) {
 }
 
 typedef struct walk {
-  uint64_t committed, tables, resident;
+  uint64_t committed, tables, resident, shared;
   uint8_t *refs;
 } walk;
 
@@ -142,6 +142,11 @@ static int check_leaf(mm_system *sys, mm_process *p, mm_leaf *leaf, walk *w) {
                                  (unsigned long long)f);
       if (sys->pfn[f].flags & PFN_F_LOCKED) continue;
       w->resident++;
+      bool proto = (sys->pfn[f].flags & PFN_F_PROTO) != 0;
+      if (proto != ((v & PTE_PROTOMAP) != 0))
+        BAD("pid %u: page 0x%llx and frame %llu disagree on sharing", p->pid,
+            (unsigned long long)vpn, (unsigned long long)f);
+      if (proto) w->shared++;
       if (slot == MM_NIL || slot >= p->ws.hi || p->ws.e[slot].pte != &leaf->pte[i])
         BAD("pid %u: valid page 0x%llx not in its working set", p->pid,
             (unsigned long long)vpn);
@@ -156,6 +161,13 @@ static int check_leaf(mm_system *sys, mm_process *p, mm_leaf *leaf, walk *w) {
         if (s >= sys->pf_slots) BAD("PTE names slot %llu past the page file",
                                     (unsigned long long)s);
         if (w->refs[s] < 255) w->refs[s]++;
+      } else if (pte_kind(v) == PTE_KIND_PROTO) {
+        uint64_t id = pte_payload(v) >> SEG_PAGE_BITS;
+        uint64_t pg = pte_payload(v) & ((1ull << SEG_PAGE_BITS) - 1);
+        if (id == 0 || id > sys->nsegs || !sys->segs[id - 1].used ||
+            pg >= sys->segs[id - 1].npages)
+          BAD("pid %u: view page 0x%llx points at no prototype", p->pid,
+              (unsigned long long)vpn);
       } else if (pte_kind(v) == PTE_KIND_TRANS) {
         uint64_t f = pte_payload(v);
         if (f >= sys->nframes || sys->pfn[f].owner != p->pid ||
@@ -201,7 +213,7 @@ static int check_process(mm_system *sys, mm_process *p, walk *w) {
       BAD("pid %u: VADs %u and %u overlap", p->pid, i - 1, i);
   }
   if (p->pid != MM_SYSTEM_PID && vad_check(sys, p)) return -1;
-  walk pw = { 0, 0, 0, w->refs };
+  walk pw = { 0, 0, 0, 0, w->refs };
   if (p->pt_root && check_node(sys, p, p->pt_root, 0, &pw)) return -1;
   if (pw.tables != p->pt_tables)
     BAD("pid %u: %llu tables counted, %llu found", p->pid,
@@ -230,9 +242,10 @@ static int check_process(mm_system *sys, mm_process *p, walk *w) {
   if (pw.committed + p->view_commit != p->st.commit)
     BAD("pid %u: %llu private pages committed but %llu charged", p->pid,
         (unsigned long long)pw.committed, (unsigned long long)p->st.commit);
-  if (p->st.private_pages != p->ws.count)
-    BAD("pid %u: private_pages %llu, working set %u", p->pid,
-        (unsigned long long)p->st.private_pages, p->ws.count);
+  if (p->st.private_pages != p->ws.count - pw.shared)
+    BAD("pid %u: private_pages %llu, working set %u with %llu shared",
+        p->pid, (unsigned long long)p->st.private_pages, p->ws.count,
+        (unsigned long long)pw.shared);
   w->committed += pw.committed;
   return 0;
 }
@@ -250,11 +263,20 @@ int check_all(mm_system *sys) {
     if (sys->pfn[f].slot != MM_NIL && sys->pfn[f].slot < sys->pf_slots &&
         refs[sys->pfn[f].slot] < 255)
       refs[sys->pfn[f].slot]++;
-  walk w = { 0, 0, 0, refs };
+  for (uint32_t id = 1; id <= sys->nsegs; id++) {
+    mm_segment *g = &sys->segs[id - 1];
+    for (uint64_t k = 0; g->used && k < g->npages; k++)
+      if (!pte_valid(g->proto[k]) && pte_kind(g->proto[k]) == PTE_KIND_PAGEFILE &&
+          pte_payload(g->proto[k]) < sys->pf_slots && refs[pte_payload(g->proto[k])] < 255)
+        refs[pte_payload(g->proto[k])]++;
+  }
+  walk w = { 0, 0, 0, 0, refs };
   int r = 0;
   for (uint32_t k = 0; k <= sys->nprocs && !r; k++)
     if (proc_at(sys, k)->alive) r = check_process(sys, proc_at(sys, k), &w);
   if (!r) r = check_pagefile(sys, refs);
+  if (!r) r = pool_check(sys);
+  if (!r) r = sections_check(sys);
   free(refs);
   if (r) return -1;
   if (sys->commit_charge > sys->commit_limit)

@@ -36,7 +36,7 @@ static int violation(mm_process *p) {
 }
 
 /* A frame for the faulting process, making one available if none is. */
-static uint32_t get_frame(mm_system *sys, mm_process *p, bool zeroed) {
+uint32_t frame_get(mm_system *sys, mm_process *p, bool zeroed) {
   for (;;) {
     uint32_t f = pfn_take(sys, zeroed);
     if (f != MM_NIL) return f;
@@ -115,6 +115,9 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
                  : kind == MM_WRITE ? prot_can_write(prot)
                                     : prot_can_exec(prot);
   if (!allowed) return violation(p);
+  if ((v & PTE_PROTOMAP) ||
+      (!pte_valid(v) && pte_kind(v) == PTE_KIND_PROTO))
+    return view_fault(sys, p, leaf, i, kind);
   if (pte_valid(v)) {
     /* Allowed by protection but not by the hardware bits: only a write to
     ** a write-copy page gets here; private memory has none (A.4.3). */
@@ -124,11 +127,11 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
   if (ws_make_room(sys, p) != 0) return MM_ERROR;
   switch (pte_kind(v)) {
     case PTE_KIND_DZ: {                 /* A.7.3 */
-      uint32_t f = get_frame(sys, p, true);
+      uint32_t f = frame_get(sys, p, true);
       if (f == MM_NIL) return MM_ERROR;
-      v = *pte;                         /* making room may not touch it */
       sys->pfn[f].flags = PFN_F_MODIFIED;   /* no backing copy yet */
       sys->pfn[f].slot = MM_NIL;
+      if (sys->mem) memset(frame_bytes(sys, f), 0, sys->page_size);
       map_private(sys, p, leaf, i, f, kind);
       p->st.demand_zero++;
       return MM_DEMAND_ZERO;
@@ -142,13 +145,14 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
     }
     case PTE_KIND_PAGEFILE: {           /* hard: A.8 page-file read */
       uint32_t slot = (uint32_t)pte_payload(v);
-      uint32_t f = get_frame(sys, p, false);
+      uint32_t f = frame_get(sys, p, false);
       if (f == MM_NIL) return MM_ERROR;
-      /* get_frame may have trimmed and repurposed, never this page: it is
+      /* frame_get may have trimmed and repurposed, never this page: it is
       ** not resident. Its PTE still names the slot. */
       assert(pte_kind(*pte) == PTE_KIND_PAGEFILE && pte_payload(*pte) == slot);
       sys->pfn[f].flags = 0;            /* clean: the slot holds a copy */
       sys->pfn[f].slot = slot;
+      if (sys->mem) contents_slot_in(sys, slot, f);
       map_private(sys, p, leaf, i, f, kind);
       sys->st.pagefile_reads++;
       p->st.pagefile_reads++;

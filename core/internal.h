@@ -106,6 +106,60 @@ typedef struct mm_vad {
   void *view;                       /* section view, for mapped/image */
 } mm_vad;
 
+/* ------------------------------------------------ files, segments, views
+
+   A segment holds the prototype PTEs of a section's pages (A.11.7): one
+   per page, in the PTE format above without protection. Page-file
+   segments belong to their section; a file's data segment belongs to the
+   file, so every section on the file shares it and its cached pages
+   outlive the sections (they stay on standby: the seed notes' inactive
+   memory). A view's PTEs point at prototype PTEs (kind PROTO, payload =
+   seg << 24 | page) until a fault makes them valid with PTE_PROTOMAP. */
+enum { SEG_PAGEFILE = 1, SEG_DATA = 2, SEG_IMAGE = 3 };
+#define SEG_PAGE_BITS 24            /* pages per segment: 2^24 at most */
+#define SEG_MAX 0xFFFFu             /* segment ids */
+
+typedef struct mm_file {
+  bool used, host;
+  char name[64];
+  char *path;                       /* host files */
+  uint64_t size;
+  uint8_t *data;                    /* contents, or NULL */
+  uint64_t reads, writes;
+  uint32_t handles, sections, views;
+  uint32_t seg;                     /* data segment, or 0 */
+} mm_file;
+
+typedef struct mm_segment {
+  bool used;
+  uint8_t kind;                     /* SEG_* */
+  uint32_t file;                    /* SEG_DATA/SEG_IMAGE: the file */
+  uint32_t section;                 /* SEG_PAGEFILE: the section */
+  uint64_t npages;
+  mm_pte *proto;
+  uint64_t committed;               /* SEG_PAGEFILE pages charged */
+} mm_segment;
+
+typedef struct mm_section {
+  bool used;
+  char name[64];
+  uint32_t seg;
+  uint64_t size;
+  uint32_t protect, attributes;
+  uint32_t handles, views;
+  mm_handle file;
+} mm_section;
+
+typedef struct mm_view {
+  uint32_t section, seg;
+  uint64_t first;                   /* segment page of the view's page 0 */
+  uint64_t charged;                 /* commit charged (write-copy views) */
+} mm_view;
+
+static inline uint64_t proto_index(uint32_t seg, uint64_t page) {
+  return ((uint64_t)seg << SEG_PAGE_BITS) | page;
+}
+
 /* --------------------------------------------------------- working sets */
 
 typedef struct mm_wsle {
@@ -215,6 +269,18 @@ struct mm_system {
   uint32_t nprocs, capprocs;
   mm_process *sysproc;
   void *pool;                       /* kernel pools (pool.c), or NULL */
+
+  /* files, segments and sections, by handle - 1 (segments by id - 1) */
+  mm_file *files;
+  uint32_t nfiles;
+  mm_segment *segs;
+  uint32_t nsegs;
+  mm_section *sections;
+  uint32_t nsections;
+
+  /* page contents (cfg.contents): frame bytes, page-file slot bytes */
+  uint8_t *mem;
+  uint8_t **pf_data;
 
   /* policy */
   const struct mm_policy_ops *pol_ops;
@@ -400,6 +466,51 @@ void zero_step(mm_system *sys);
 int make_available(mm_system *sys, mm_process *faulting);
 /* Runs whatever is due on the clock (manager, zero step, sampler). */
 int clock_events(mm_system *sys);
+
+/* ------------------------------------------------------------ sections */
+
+/* A fault on a view page (PTE kind PROTO, or a write to a write-copy
+** page): the outcome, counted by the caller. */
+int view_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i,
+               unsigned kind);
+/* Trimming a shared page out of p's working set (ws.c). */
+void view_trim(mm_system *sys, mm_process *p, mm_pte *pte, uint32_t f);
+/* The prototype PTE a view PTE points at. */
+mm_pte *proto_pte(mm_system *sys, uint64_t pidx, mm_segment **seg);
+/* A frame for p, making one available if none is (fault.c); MM_NIL when
+** nothing can be freed. */
+uint32_t frame_get(mm_system *sys, mm_process *p, bool zeroed);
+/* A repurposed segment frame: its prototype goes back to its backing. */
+void proto_repurpose(mm_system *sys, uint32_t f);
+/* The modified writer writes a segment frame (file or page file): 0, or
+** -1 when the page file is full. */
+int proto_write(mm_system *sys, uint32_t f);
+/* Commit inside a view (vad.c): A.11.8. */
+mm_status view_commit(mm_system *sys, mm_process *p, int vi, uint64_t lo,
+                      uint64_t hi, uint32_t prot);
+/* Unmaps every view of p (process exit). */
+void view_unmap_all(mm_system *sys, mm_process *p);
+void sections_destroy(mm_system *sys);
+int sections_check(mm_system *sys);
+
+/* Contents (only when sys->mem): the bytes of frame f. */
+static inline uint8_t *frame_bytes(const mm_system *sys, uint32_t f) {
+  return sys->mem + (size_t)f * sys->page_size;
+}
+/* Copies the page-file slot into frame f / frame f into the slot. */
+void contents_slot_in(mm_system *sys, uint32_t slot, uint32_t f);
+int contents_slot_out(mm_system *sys, uint32_t f, uint32_t slot);
+void contents_slot_free(mm_system *sys, uint32_t slot);
+
+/* --------------------------------------------------------------- pools */
+
+/* Creates the pools with the system (after the System process exists):
+** 0, or -1 with the failure recorded. */
+int pool_init(mm_system *sys);
+/* Frees the pools' host memory; the system is going away. */
+void pool_destroy(mm_system *sys);
+/* Pool invariants: 0, or -1 with the failure recorded. */
+int pool_check(mm_system *sys);
 
 /* ------------------------------------------------------------- VADs */
 

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pool.h"
 #include "source.h"
 
 #define MM_VERSION "0.1.0"
@@ -45,10 +46,12 @@ typedef uint32_t mm_status;
 #define MM_STATUS_INVALID_PARAMETER ((mm_status)0xC000000Du)
 #define MM_STATUS_NO_MEMORY ((mm_status)0xC0000017u)
 #define MM_STATUS_CONFLICTING_ADDRESSES ((mm_status)0xC0000018u)
+#define MM_STATUS_NOT_MAPPED_VIEW ((mm_status)0xC0000019u)
 #define MM_STATUS_UNABLE_TO_FREE_VM ((mm_status)0xC000001Au)
 #define MM_STATUS_UNABLE_TO_DELETE_SECTION ((mm_status)0xC000001Bu)
 #define MM_STATUS_INVALID_VIEW_SIZE ((mm_status)0xC000001Fu)
 #define MM_STATUS_INVALID_FILE_FOR_SECTION ((mm_status)0xC0000020u)
+#define MM_STATUS_OBJECT_TYPE_MISMATCH ((mm_status)0xC0000024u)
 #define MM_STATUS_ACCESS_DENIED ((mm_status)0xC0000022u)
 #define MM_STATUS_NOT_COMMITTED ((mm_status)0xC000002Du)
 #define MM_STATUS_SECTION_TOO_BIG ((mm_status)0xC0000040u)
@@ -89,10 +92,12 @@ typedef uint32_t mm_status;
   X(INVALID_PARAMETER) \
   X(NO_MEMORY) \
   X(CONFLICTING_ADDRESSES) \
+  X(NOT_MAPPED_VIEW) \
   X(UNABLE_TO_FREE_VM) \
   X(UNABLE_TO_DELETE_SECTION) \
   X(INVALID_VIEW_SIZE) \
   X(INVALID_FILE_FOR_SECTION) \
+  X(OBJECT_TYPE_MISMATCH) \
   X(ACCESS_DENIED) \
   X(NOT_COMMITTED) \
   X(SECTION_TOO_BIG) \
@@ -143,6 +148,14 @@ const char *mm_status_name(mm_status st);
 #define MM_MEM_PHYSICAL    0x00400000u
 #define MM_MEM_IMAGE       0x01000000u
 #define MM_MEM_LARGE_PAGES 0x20000000u
+
+#define MM_SEC_FILE         0x00800000u
+#define MM_SEC_IMAGE        0x01000000u
+#define MM_SEC_RESERVE      0x04000000u
+#define MM_SEC_COMMIT       0x08000000u
+#define MM_SEC_NOCACHE      0x10000000u
+#define MM_SEC_WRITECOMBINE 0x40000000u
+#define MM_SEC_LARGE_PAGES  0x80000000u
 
 #define MM_PAGE_NOACCESS          0x001u
 #define MM_PAGE_READONLY          0x002u
@@ -385,6 +398,81 @@ struct mm_ws_page {
   uint32_t age;                /* passes since last seen referenced */
   uint8_t accessed, dirty, shared;
 };
+
+/* ------------------------------------------------- files and sections */
+
+/* Files, sections: small integer handles (1, 2, ...), per system. */
+typedef uint32_t mm_handle;
+
+/* A simulated file of size bytes (zero-filled). name is for people. */
+mm_status mm_file_create(mm_system *sys, const char *name, uint64_t size,
+                         mm_handle *out);
+/* A host file, read-only (its size is read now; its bytes when needed). */
+mm_status mm_file_open(mm_system *sys, const char *path, mm_handle *out);
+/* Closes the handle. The file lives on while sections or views use it,
+** and so do its cached pages (standby): re-opening sections on it finds
+** them. */
+mm_status mm_file_close(mm_system *sys, mm_handle f);
+
+typedef struct mm_file_info {
+  const char *name;          /* valid until the file goes */
+  uint64_t size, reads, writes;   /* page reads and writes of the file */
+  uint64_t cached;           /* pages of it in memory (any list or WS) */
+  bool host;
+} mm_file_info;
+mm_status mm_file_info_get(mm_system *sys, mm_handle f, mm_file_info *out);
+/* The file's own bytes (contents = true), as the disk has them: what the
+** writers and flushes put there, not what sits dirty in memory. */
+mm_status mm_file_read(mm_system *sys, mm_handle f, uint64_t offset,
+                       void *buf, uint64_t n, uint64_t *got);
+
+typedef struct mm_section_config {
+  uint64_t size;             /* bytes; 0 = the file's size */
+  uint32_t protect;          /* PAGE_*: the most any view may get */
+  uint32_t attributes;       /* SEC_*; 0 = SEC_COMMIT */
+  mm_handle file;            /* 0: backed by the page file */
+  const char *name;          /* NULL: unnamed */
+} mm_section_config;
+
+/* NtCreateSection (WINDOWS.md A.11.1-A.11.4, A.6.2). A name that exists
+** returns that section (*existed = true) with its own size. */
+mm_status mm_section_create(mm_system *sys, const mm_section_config *cfg,
+                            mm_handle *out, bool *existed);
+/* Closes a handle; views keep the section alive (A.11.4). */
+mm_status mm_section_close(mm_system *sys, mm_handle s);
+
+typedef struct mm_section_info {
+  uint64_t size;             /* bytes (page-file sections: page-rounded) */
+  uint32_t protect, attributes;
+  uint64_t pages, committed, resident, views;
+  mm_handle file;
+  const char *name;
+} mm_section_info;
+mm_status mm_section_info_get(mm_system *sys, mm_handle s, mm_section_info *out);
+
+/* NtMapViewOfSection (A.11.5, A.4.5, A.11.8). *base: 0 = anywhere (64 KiB
+** aligned either way); offset: 64 KiB multiple; *size: 0 = to the end.
+** commit_size: pages committed at once in a SEC_RESERVE section. type may
+** hold MEM_TOP_DOWN. Returns SUCCESS or STATUS_IMAGE_NOT_AT_BASE (an
+** image placed elsewhere), or a failure that changes nothing. */
+mm_status mm_map_view(mm_system *sys, mm_pid pid, mm_handle s, uint64_t *base,
+                      uint64_t offset, uint64_t *size, uint32_t protect,
+                      uint64_t commit_size, uint32_t type);
+/* NtUnmapViewOfSection: any address inside the view (A.11.10). */
+mm_status mm_unmap_view(mm_system *sys, mm_pid pid, uint64_t addr);
+/* FlushViewOfFile: dirty pages of a file view in [base, base+size) are
+** written to the file (size 0: to the end of the view). */
+mm_status mm_flush_view(mm_system *sys, mm_pid pid, uint64_t *base,
+                        uint64_t *size);
+
+/* Page contents (config.contents = true): reads or writes bytes as the
+** process would, page by page, each page one access (faults included).
+** A page that refuses the access stops the copy: ACCESS_VIOLATION or
+** GUARD_PAGE_VIOLATION, *done = bytes copied before it. */
+mm_status mm_write(mm_system *sys, mm_pid pid, uint64_t addr,
+                   const void *buf, uint64_t n, uint64_t *done);
+mm_status mm_read(mm_system *sys, mm_pid pid, uint64_t addr, void *buf,
+                  uint64_t n, uint64_t *done);
 
 /* ---------------------------------------------------------------- sampling */
 

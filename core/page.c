@@ -51,13 +51,15 @@ int page_decommit(mm_system *sys, mm_process *p, uint64_t vpn) {
   uint32_t i = (uint32_t)(vpn - leaf->base_vpn);
   mm_pte v = leaf->pte[i];
   if (!pte_committed(v)) return 0;
-  if (pte_valid(v) && (sys->pfn[pte_payload(v)].flags & PFN_F_LARGE)) {
-    /* Large pages are not in the working set (A.14); the frames go back
-    ** to the free list one by one as their PTEs go. */
+  if (pte_valid(v) && (sys->pfn[pte_payload(v)].flags & PFN_F_LOCKED)) {
+    /* Large pages and non-paged pool are not in a working set (A.14);
+    ** the frames go back to the free list one by one as their PTEs go. */
     uint32_t f = (uint32_t)pte_payload(v);
+    bool large = (sys->pfn[f].flags & PFN_F_LARGE) != 0;
     sys->pfn[f].share = 0;
     pfn_release(sys, f);
-    if (((vpn + 1) & (large_frames(sys) - 1)) == 0) p->st.large_pages--;
+    if (large && ((vpn + 1) & (large_frames(sys) - 1)) == 0)
+      p->st.large_pages--;
   } else if (pte_valid(v)) {
     uint32_t f = (uint32_t)pte_payload(v);
     ws_remove(sys, p, leaf->wsslot[i]);
@@ -122,6 +124,12 @@ bool page_state(mm_process *p, const mm_system *sys, uint64_t vpn,
                 uint32_t *prot) {
   mm_pte *pte = pt_lookup(p, sys, vpn);
   if (!pte || !pte_committed(*pte)) {
+    if (prot) *prot = 0;
+    return false;
+  }
+  /* A view page is committed when its section page is (A.11.8). */
+  if (!pte_valid(*pte) && pte_kind(*pte) == PTE_KIND_PROTO &&
+      !pte_committed(*proto_pte((mm_system *)sys, pte_payload(*pte), NULL))) {
     if (prot) *prot = 0;
     return false;
   }

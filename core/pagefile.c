@@ -33,6 +33,7 @@ void pf_free(mm_system *sys, uint32_t slot) {
   assert(slot < sys->pf_slots && pf_used(sys, slot));
   sys->pf_map[slot / 64] &= ~(1ull << (slot % 64));
   sys->pf_used--;
+  if (sys->pf_data) contents_slot_free(sys, slot);
 }
 
 bool pf_used(const mm_system *sys, uint32_t slot) {

@@ -16,12 +16,14 @@
 ** arrays, exactly as it would in memory.
 **
 ** INVARIANTS of a pe_image that pe_parse() returns:
-**   1. 1 <= SectionAlignment, FileAlignment are powers of two, per D:PE.
+**   1. SectionAlignment and FileAlignment are powers of two that follow
+**      D:PE's rules; SizeOfImage is a nonzero multiple of the former.
 **   2. Sections ascend, are adjacent, start at multiples of
 **      SectionAlignment after the headers and end inside SizeOfImage; raw
 **      data lies inside the file. SizeOfHeaders covers the section table
 **      and lies inside the file.
-**   3. Every relocation target [rva, rva + width) lies inside SizeOfImage;
+**   3. Every relocation target [rva, rva + width) lies inside SizeOfImage
+**      (ABSOLUTE padding, which writes nothing, excepted);
 **      every IAT slot lies inside one region; every non-forwarder export
 **      RVA is below SizeOfImage.
 **   4. Every string is a NUL-terminated copy owned by the image.
@@ -587,7 +589,8 @@ static pe_status walk_relocs(parser *p, const region *r, bool fill) {
         j++;
       }
       uint64_t target = (uint64_t)page + off;
-      if (target + reloc_width(type) > pe->size_of_image)
+      if (type != PE_REL_ABSOLUTE             /* padding writes nothing */
+          && target + reloc_width(type) > pe->size_of_image)
         return BAD(p, "%s relocation at RVA 0x%llx writes outside the "
                    "0x%x-byte image", reloc_type_name(type),
                    (unsigned long long)target, pe->size_of_image);
@@ -961,7 +964,10 @@ static void mark_pages(uint8_t *pages, uint32_t page_size, uint64_t rva,
     pages[pg / 8] |= (uint8_t)(1u << (pg % 8));
 }
 
-/* Adds delta to the field of the given type at b. HIGHADJ's field is the
+/* Adds delta to the field of the given type at b. HIGH adds the delta's
+** high half alone, without the carry out of its low half, as D:PE defines
+** it; real deltas are multiples of 64 KiB, where that makes no difference.
+** HIGHADJ's field is the
 ** high half of a 32-bit value whose low half (param) code will add as a
 ** signed 16-bit number; the new high half is rounded so that the pair still
 ** sums to the relocated value. */
@@ -1034,7 +1040,8 @@ pe_status pe_relocate(const pe_image *pe, uint8_t *image, size_t image_len,
         return fail(err, errlen, PE_STATUS_INVALID_IMAGE_FORMAT, "relocation "
                     "at RVA 0x%llx has unknown type %u",
                     (unsigned long long)at, x->type);
-      if (at + reloc_width(x->type) > pe->size_of_image)
+      if (x->type != PE_REL_ABSOLUTE
+          && at + reloc_width(x->type) > pe->size_of_image)
         return fail(err, errlen, PE_STATUS_INVALID_IMAGE_FORMAT, "%s "
                     "relocation at RVA 0x%llx writes outside the 0x%x-byte "
                     "image", reloc_type_name(x->type),

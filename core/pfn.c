@@ -103,7 +103,13 @@ void pfn_unlink(mm_system *sys, uint32_t f) {
 ** nothing (demand-zero) when the page was reset or never had a copy. */
 static void repurpose(mm_system *sys, uint32_t f) {
   mm_pfn *e = &sys->pfn[f];
-  assert(!(e->flags & PFN_F_PROTO));
+  if (e->flags & PFN_F_PROTO) {
+    proto_repurpose(sys, f);
+    e->owner = 0;
+    e->flags = 0;
+    sys->st.repurposed++;
+    return;
+  }
   mm_process *p = proc_of(sys, e->owner);
   mm_leaf *leaf = pt_leaf(p, sys, e->vpn);
   assert(leaf);

@@ -121,7 +121,7 @@ static void pt_geometry(mm_system *sys) {
 
 mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
                            size_t errlen) {
-  char msg[200];
+  char msg[256];
   *out = NULL;
   const mm_arch_info *arch = mm_arch_get(cfg->arch);
   if (!arch)
@@ -197,6 +197,18 @@ mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
   sys->pfn = calloc(nframes, sizeof *sys->pfn);
   sys->pf_slots = slots;
   sys->pf_map = calloc((slots + 63) / 64 + 1, sizeof *sys->pf_map);
+  if (cfg->contents) {
+    /* Page contents: one host byte per simulated byte of RAM; page-file
+    ** slots get their bytes when written. */
+    sys->mem = malloc(nframes * ps);
+    sys->pf_data = calloc(slots + 1, sizeof *sys->pf_data);
+    if (!sys->mem || !sys->pf_data) {
+      mm_system_destroy(sys);
+      return create_fail(err, errlen, MM_STATUS_NO_MEMORY,
+                         "out of host memory for page contents (one byte "
+                         "per byte of simulated RAM)");
+    }
+  }
   if (!sys->pfn || !sys->pf_map) {
     mm_system_destroy(sys);
     return create_fail(err, errlen, MM_STATUS_NO_MEMORY,
@@ -216,8 +228,13 @@ mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
                        "out of memory for the System process");
   }
   /* A.6.1: commit limit = RAM + page files, less what the system keeps
-  ** resident (nothing yet: pools subtract what they pin). */
+  ** resident (the pools subtract what they pin). */
   sys->commit_limit = nframes + slots;
+  if (pool_init(sys) != 0) {
+    snprintf(msg, sizeof msg, "%s", sys->err);
+    mm_system_destroy(sys);
+    return create_fail(err, errlen, MM_STATUS_INVALID_PARAMETER, msg);
+  }
   sys->next_second = cfg->tune.refs_per_second;
   sys->next_event = sys->next_second;
   *out = sys;
@@ -251,6 +268,12 @@ void mm_system_destroy(mm_system *sys) {
   if (!sys) return;
   for (uint32_t i = 0; i < sys->nprocs; i++) proc_free(sys, sys->procs[i]);
   if (sys->sysproc) proc_free(sys, sys->sysproc);
+  pool_destroy(sys);
+  sections_destroy(sys);
+  if (sys->pf_data)
+    for (uint64_t s = 0; s < sys->pf_slots; s++) free(sys->pf_data[s]);
+  free(sys->pf_data);
+  free(sys->mem);
   free(sys->procs);
   tlb_destroy(sys->tlb);
   free(sys->pfn);
@@ -384,6 +407,7 @@ mm_status mm_process_terminate(mm_system *sys, mm_pid pid) {
   if (!p) return sys->last_status;
   mm_pstats keep;
   mm_process_stats(sys, pid, &keep);
+  view_unmap_all(sys, p);
   vad_destroy_all(sys, p);
   pt_destroy(sys, p);
   ws_destroy(sys, p);
@@ -399,6 +423,8 @@ mm_status mm_process_terminate(mm_system *sys, mm_pid pid) {
 }
 
 static void proc_free(mm_system *sys, mm_process *p) {
+  for (uint32_t i = 0; i < p->nvads; i++)
+    if (!(p->vads[i].flags & VAD_F_SYSTEM)) free(p->vads[i].view);
   if (p->alive) {
     /* Tear down without bookkeeping: the whole system is going away. */
     pt_destroy(sys, p);

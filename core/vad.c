@@ -490,10 +490,13 @@ static mm_status alloc_commit(mm_system *sys, mm_process *p, uint64_t *base,
     return mm_fail(sys, MM_STATUS_CONFLICTING_ADDRESSES,
                    "cannot commit inside the region the system keeps at "
                    "%#llx (A.1.2)", U(va_of(sys, v->start)));
-  if (v->type != VAD_PRIVATE)
-    return mm_fail(sys, MM_STATUS_NOT_SUPPORTED,
-                   "committing inside a mapped view (%#llx) is not "
-                   "simulated yet", U(va_of(sys, v->start)));
+  if (v->type != VAD_PRIVATE) {
+    st = view_commit(sys, p, i, lo, hi, prot);
+    if (st) return st;
+    *base = va_of(sys, lo);
+    *size = va_of(sys, hi - lo);
+    return MM_STATUS_SUCCESS;
+  }
   st = private_prot_check(sys, prot);
   if (st) return st;
   st = commit_range(sys, p, lo, hi, prot);

@@ -111,6 +111,14 @@ void ws_trim_slot(mm_system *sys, mm_process *p, uint32_t slot, bool replaced) {
   assert(pte_valid(v));
   uint32_t f = (uint32_t)pte_payload(v);
   mm_pfn *e = &sys->pfn[f];
+  if (v & PTE_PROTOMAP) {           /* a shared page: section.c */
+    ws_remove(sys, p, slot);
+    view_trim(sys, p, w.pte, f);
+    if (sys->tlb) tlb_flush_page(sys->tlb, p->pid, w.vpn);
+    if (replaced) p->st.replaced++;
+    else p->st.trimmed++;
+    return;
+  }
   if (v & PTE_D) {
     e->flags |= PFN_F_MODIFIED;
     if (e->slot != MM_NIL) { pf_free(sys, e->slot); e->slot = MM_NIL; }

@@ -27,15 +27,23 @@ uint64_t mpw_write(mm_system *sys, uint64_t n) {
   mm_list *ml = &sys->list[LIST_MODIFIED];
   uint64_t done = 0;
   while (done < n && ml->count) {
-    uint32_t slot = pf_alloc(sys);
-    if (slot == MM_NIL) break;          /* page file full */
     uint32_t f = ml->head;
-    pfn_unlink(sys, f);
     mm_pfn *e = &sys->pfn[f];
-    e->slot = slot;
+    if (e->flags & PFN_F_PROTO) {       /* file or page-file section page */
+      if (proto_write(sys, f) != 0) break;
+    } else {
+      uint32_t slot = pf_alloc(sys);
+      if (slot == MM_NIL) break;        /* page file full */
+      if (sys->mem && contents_slot_out(sys, f, slot) != 0) {
+        pf_free(sys, slot);
+        break;
+      }
+      e->slot = slot;
+      sys->st.pagefile_writes++;
+    }
+    pfn_unlink(sys, f);
     e->flags &= (uint8_t)~PFN_F_MODIFIED;
     pfn_insert(sys, f, LIST_STANDBY);
-    sys->st.pagefile_writes++;
     done++;
   }
   return done;

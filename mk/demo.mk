@@ -28,8 +28,8 @@ demo:
 	@echo "== hard and soft faults vs working-set maximum (pages)"
 	@$(EXE) query $(DEMO_DB) "$(DEMO_SQL)"
 	@echo
-	@echo "A small working set turns misses into soft faults (the page is still on"
-	@echo "the standby list); hard faults follow RAM, not ws_max."
+	@echo "A small working set turns misses into soft faults (the trimmed page still"
+	@echo "waits on the standby list); hard faults depend mostly on RAM."
 	@echo
 	@echo "database: $(DEMO_DB)   (tables and views: docs/results.md)"
 	@echo "try:      $(EXE) query $(DEMO_DB) \"$(DEMO_TRY)\""

@@ -35,7 +35,7 @@ static void fifo_check(const mm_process *p, const fifo *f) {
 }
 #define FIFO_CHECK(p, f) fifo_check(p, f)
 #else
-#define FIFO_CHECK(p, f) ((void)0)
+#define FIFO_CHECK(p, f) ((void)(p), (void)(f))
 #endif
 
 static void *fifo_create(mm_system *sys, mm_process *p) {

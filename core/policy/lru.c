@@ -39,7 +39,7 @@ static void lru_check(const mm_process *p, const lru *l) {
 }
 #define LRU_CHECK(p, l) lru_check(p, l)
 #else
-#define LRU_CHECK(p, l) ((void)0)
+#define LRU_CHECK(p, l) ((void)(p), (void)(l))
 #endif
 
 static void *lru_create(mm_system *sys, mm_process *p) {
