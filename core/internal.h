@@ -128,11 +128,22 @@ typedef struct mm_file {
   uint64_t reads, writes;
   uint32_t handles, sections, views;
   uint32_t seg;                     /* data segment, or 0 */
+  uint32_t image_seg;               /* image segment, or 0 (A.11.11) */
 } mm_file;
+
+struct pe_image;
+
+/* Per image page: its protection (PAGE_*) and whether any byte of it comes
+** from the file (else it is demand-zero, like .bss). */
+#define IMG_FILEBACKED 0x100u
 
 typedef struct mm_segment {
   bool used;
   uint8_t kind;                     /* SEG_* */
+  uint16_t *pprot;                  /* SEG_IMAGE: per page, IMG_* | PAGE_* */
+  uint8_t *image;                   /* SEG_IMAGE: laid-out bytes (contents) */
+  struct pe_image *pe;              /* SEG_IMAGE: the parsed header */
+  uint8_t *reloc_pages;             /* SEG_IMAGE: bitmap of pages fixed up */
   uint32_t file;                    /* SEG_DATA/SEG_IMAGE: the file */
   uint32_t section;                 /* SEG_PAGEFILE: the section */
   uint64_t npages;
@@ -490,6 +501,28 @@ mm_status view_commit(mm_system *sys, mm_process *p, int vi, uint64_t lo,
                       uint64_t hi, uint32_t prot);
 /* Unmaps every view of p (process exit). */
 void view_unmap_all(mm_system *sys, mm_process *p);
+/* Unmaps the view VAD vi of p. */
+void view_unmap(mm_system *sys, mm_process *p, int vi);
+/* Shared by section.c and image.c. */
+mm_file *file_get(mm_system *sys, mm_handle h);
+uint32_t seg_new(mm_system *sys, uint8_t kind, uint64_t npages, mm_pte init);
+mm_handle section_slot(mm_system *sys);
+int vad_view_index(mm_process *p, uint64_t vpn);
+/* SEC_IMAGE: the image section of a file (image.c). */
+mm_status image_section_create(mm_system *sys, const mm_section_config *cfg,
+                               mm_file *file, mm_handle *out);
+/* Maps an image view: the preferred base, else elsewhere with the pages
+** its relocations touch made private (STATUS_IMAGE_NOT_AT_BASE). */
+mm_status image_map(mm_system *sys, mm_process *p, mm_handle h,
+                    uint64_t *base, uint64_t *size, uint32_t type);
+/* Makes the view page at vpn a private copy (copy-on-write without regard
+** to protection), as the loader's writes do; the outcome is counted as a
+** copy-on-write fault. */
+mm_status view_make_private(mm_system *sys, mm_process *p, uint64_t vpn);
+/* Fills frame f with segment page `page` from its file or image; returns
+** true when that was a read (hard), false for zero fill. */
+bool seg_fill(mm_system *sys, mm_segment *g, uint64_t page, uint32_t f);
+void image_seg_free(mm_system *sys, mm_segment *g);
 void sections_destroy(mm_system *sys);
 int sections_check(mm_system *sys);
 
@@ -501,6 +534,12 @@ static inline uint8_t *frame_bytes(const mm_system *sys, uint32_t f) {
 void contents_slot_in(mm_system *sys, uint32_t slot, uint32_t f);
 int contents_slot_out(mm_system *sys, uint32_t f, uint32_t slot);
 void contents_slot_free(mm_system *sys, uint32_t slot);
+
+/* The process's view VAD owning vpn, with its view, or NULL. */
+static inline mm_view *view_at(mm_process *p, int vi) {
+  return (vi >= 0 && !(p->vads[vi].flags & VAD_F_SYSTEM))
+             ? (mm_view *)p->vads[vi].view : NULL;
+}
 
 /* --------------------------------------------------------------- pools */
 

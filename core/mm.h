@@ -24,8 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pe.h"
 #include "pool.h"
 #include "source.h"
+#include "views.h"
 
 #define MM_VERSION "0.1.0"
 
@@ -464,6 +466,15 @@ mm_status mm_unmap_view(mm_system *sys, mm_pid pid, uint64_t addr);
 ** written to the file (size 0: to the end of the view). */
 mm_status mm_flush_view(mm_system *sys, mm_pid pid, uint64_t *base,
                         uint64_t *size);
+
+/* The loader's write into an image view (relocations, import binding):
+** each page touched becomes the process's own copy (copy-on-write, counted
+** as such) whatever its protection; with contents the bytes land in it. */
+mm_status mm_image_write(mm_system *sys, mm_pid pid, uint64_t addr,
+                         const void *buf, uint64_t n);
+/* The parsed header of an image section (NULL if s is not one). Valid
+** while the section lives. */
+const pe_image *mm_section_image(mm_system *sys, mm_handle s);
 
 /* Page contents (config.contents = true): reads or writes bytes as the
 ** process would, page by page, each page one access (faults included).

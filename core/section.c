@@ -34,7 +34,7 @@ static uint64_t pages_of(const mm_system *sys, uint64_t bytes) {
 
 /* ---------------------------------------------------------------- files */
 
-static mm_file *file_get(mm_system *sys, mm_handle h) {
+mm_file *file_get(mm_system *sys, mm_handle h) {
   if (h == 0 || h > sys->nfiles || !sys->files[h - 1].used) {
     mm_fail(sys, MM_STATUS_INVALID_HANDLE, "no file with handle %u", h);
     return NULL;
@@ -153,6 +153,7 @@ static void file_maybe_free(mm_system *sys, mm_handle h) {
   mm_file *f = &sys->files[h - 1];
   if (f->handles || f->sections || f->views) return;
   if (f->seg) seg_free(sys, f->seg);
+  if (f->image_seg) seg_free(sys, f->image_seg);
   free(f->data);
   free(f->path);
   memset(f, 0, sizeof *f);
@@ -206,8 +207,7 @@ mm_status mm_file_read(mm_system *sys, mm_handle h, uint64_t offset,
 
 /* ------------------------------------------------------------- segments */
 
-static uint32_t seg_new(mm_system *sys, uint8_t kind, uint64_t npages,
-                        mm_pte init) {
+uint32_t seg_new(mm_system *sys, uint8_t kind, uint64_t npages, mm_pte init) {
   uint32_t id;
   GROW_SLOT(sys, sys->segs, sys->nsegs, id);
   if (!id || id > SEG_MAX) return 0;
@@ -264,7 +264,8 @@ static void seg_free(mm_system *sys, uint32_t id) {
   }
   if (s->committed) commit_return(sys, NULL, s->committed);
   free(s->proto);
-  if (s->kind != SEG_PAGEFILE && s->file) sys->files[s->file - 1].seg = 0;
+  if (s->kind == SEG_IMAGE) image_seg_free(sys, s);
+  else if (s->kind == SEG_DATA && s->file) sys->files[s->file - 1].seg = 0;
   memset(s, 0, sizeof *s);
 }
 
@@ -275,7 +276,7 @@ void proto_repurpose(mm_system *sys, uint32_t f) {
   mm_segment *s = &sys->segs[e->owner - 1];
   mm_pte *pp = &s->proto[e->vpn];
   assert(pte_kind(*pp) == PTE_KIND_TRANS && pte_payload(*pp) == f);
-  if (s->kind == SEG_PAGEFILE && e->slot != MM_NIL)
+  if (s->kind != SEG_DATA && e->slot != MM_NIL)
     *pp = PTE_C | (PTE_KIND_PAGEFILE << PTE_KIND_SHIFT) |
           ((mm_pte)e->slot << PTE_PAYLOAD_SHIFT);
   else
@@ -289,6 +290,8 @@ int proto_write(mm_system *sys, uint32_t f) {
   if (s->kind == SEG_DATA) {
     file_write_page(sys, s, e->vpn, f);   /* the mapped page writer */
   } else {
+    /* Page-file sections, and shared writable image pages: an image file
+    ** is never written (D:PageFile). */
     uint32_t slot = pf_alloc(sys);
     if (slot == MM_NIL) return -1;
     if (sys->mem && contents_slot_out(sys, f, slot) != 0) {
@@ -358,11 +361,15 @@ mm_status mm_section_create(mm_system *sys, const mm_section_config *cfg,
     file = file_get(sys, cfg->file);
     if (!file) return sys->last_status;
   }
-  if (attr & MM_SEC_IMAGE)
-    return mm_fail(sys, file ? MM_STATUS_NOT_SUPPORTED
-                             : MM_STATUS_INVALID_FILE_FOR_SECTION,
-                   file ? "image sections are made by the image loader"
-                        : "SEC_IMAGE needs a file (A.11.2)");
+  if (attr & MM_SEC_IMAGE) {
+    if (!file)
+      return mm_fail(sys, MM_STATUS_INVALID_FILE_FOR_SECTION,
+                     "SEC_IMAGE needs a file (A.11.2)");
+    if (attr != MM_SEC_IMAGE)
+      return mm_fail(sys, MM_STATUS_INVALID_PARAMETER_6,
+                     "SEC_IMAGE takes no other attribute (A.11.2)");
+    return image_section_create(sys, cfg, file, out);
+  }
   if (attr & ~(MM_SEC_FILE | MM_SEC_RESERVE | MM_SEC_COMMIT | MM_SEC_NOCACHE |
                MM_SEC_WRITECOMBINE | MM_SEC_LARGE_PAGES))
     return mm_fail(sys, MM_STATUS_INVALID_PARAMETER_6,
@@ -510,6 +517,12 @@ static void section_maybe_free(mm_system *sys, mm_handle h) {
   }
 }
 
+mm_handle section_slot(mm_system *sys) {
+  mm_handle h;
+  GROW_SLOT(sys, sys->sections, sys->nsections, h);
+  return h;
+}
+
 mm_status mm_section_close(mm_system *sys, mm_handle h) {
   mm_section *s = section_get(sys, h);
   if (!s) return sys->last_status;
@@ -566,10 +579,7 @@ static bool view_prot_allowed(uint32_t sp, uint32_t vp) {
   return (b & allowed) == b;
 }
 
-static mm_view *view_of(mm_process *p, int vi) {
-  return (vi >= 0 && !(p->vads[vi].flags & VAD_F_SYSTEM))
-             ? (mm_view *)p->vads[vi].view : NULL;
-}
+#define view_of view_at
 
 mm_status mm_map_view(mm_system *sys, mm_pid pid, mm_handle h, uint64_t *base,
                       uint64_t offset, uint64_t *size, uint32_t protect,
@@ -580,6 +590,16 @@ mm_status mm_map_view(mm_system *sys, mm_pid pid, mm_handle h, uint64_t *base,
   if (!s) return sys->last_status;
   if (!base || !size)
     return mm_fail(sys, MM_STATUS_ACCESS_VIOLATION, "no base or size pointer");
+  if (sys->segs[s->seg - 1].kind == SEG_IMAGE) {
+    if (offset || (*size && *size != s->size))
+      return mm_fail(sys, MM_STATUS_INVALID_VIEW_SIZE,
+                     "an image is mapped whole: offset 0, size 0 or %#llx",
+                     (unsigned long long)s->size);
+    if (type & ~MM_MEM_TOP_DOWN)
+      return mm_fail(sys, MM_STATUS_INVALID_PARAMETER_9,
+                     "allocation type %#x: a view takes only MEM_TOP_DOWN", type);
+    return image_map(sys, p, h, base, size, type);   /* A.11.6: access ignored */
+  }
   if (type & ~MM_MEM_TOP_DOWN)
     return mm_fail(sys, MM_STATUS_INVALID_PARAMETER_9,
                    "allocation type %#x: a view takes only MEM_TOP_DOWN "
@@ -746,7 +766,7 @@ static void view_page_release(mm_system *sys, mm_process *p, mm_leaf *leaf,
   if (sys->tlb) tlb_flush_page(sys->tlb, p->pid, leaf->base_vpn + i);
 }
 
-static void view_unmap(mm_system *sys, mm_process *p, int vi) {
+void view_unmap(mm_system *sys, mm_process *p, int vi) {
   mm_vad v = p->vads[vi];
   mm_view *view = v.view;
   for (uint64_t x = v.start; x < v.end; x++) {
@@ -865,17 +885,33 @@ mm_status mm_flush_view(mm_system *sys, mm_pid pid, uint64_t *base,
 
 /* ----------------------------------------------------------- view faults */
 
-static void fill_from_file(mm_system *sys, mm_segment *g, uint64_t page,
-                           uint32_t f) {
+bool seg_fill(mm_system *sys, mm_segment *g, uint64_t page, uint32_t f) {
+  uint8_t *dst = sys->mem ? frame_bytes(sys, f) : NULL;
+  if (g->kind == SEG_PAGEFILE) {
+    if (dst) memset(dst, 0, sys->page_size);
+    return false;
+  }
+  if (g->kind == SEG_IMAGE) {
+    if (!(g->pprot[page] & IMG_FILEBACKED)) {     /* .bss and the like */
+      if (dst) memset(dst, 0, sys->page_size);
+      return false;
+    }
+    sys->files[g->file - 1].reads++;
+    if (dst) {
+      if (g->image) memcpy(dst, g->image + (page << sys->page_shift), sys->page_size);
+      else memset(dst, 0, sys->page_size);
+    }
+    return true;
+  }
   mm_file *file = &sys->files[g->file - 1];
   file->reads++;
-  if (!sys->mem) return;
-  uint8_t *dst = frame_bytes(sys, f);
+  if (!dst) return true;
   uint64_t off = page << sys->page_shift, n = 0;
   if (file->data && off < file->size)
     n = file->size - off < sys->page_size ? file->size - off : sys->page_size;
   if (n) memcpy(dst, file->data + off, n);
   memset(dst + n, 0, sys->page_size - n);     /* A.7.4: past the end */
+  return true;
 }
 
 /* The outcome of bringing a segment page into frame f for a copy, without
@@ -891,10 +927,8 @@ static void copy_source(mm_system *sys, mm_process *p, mm_pte pv,
     sys->st.pagefile_reads++;
     p->st.pagefile_reads++;
     if (sys->mem) contents_slot_in(sys, (uint32_t)pte_payload(pv), nf);
-  } else if (g->kind == SEG_PAGEFILE) {
-    if (sys->mem) memset(frame_bytes(sys, nf), 0, sys->page_size);
   } else {
-    fill_from_file(sys, g, page, nf);
+    seg_fill(sys, g, page, nf);
   }
 }
 
@@ -952,6 +986,25 @@ static int cow_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i) {
   return MM_COW;
 }
 
+mm_status view_make_private(mm_system *sys, mm_process *p, uint64_t vpn) {
+  mm_leaf *leaf = pt_leaf(p, sys, vpn);
+  uint32_t i = leaf ? (uint32_t)(vpn - leaf->base_vpn) : 0;
+  if (!leaf || !leaf->pte[i])
+    return mm_fail(sys, MM_STATUS_NOT_MAPPED_VIEW, "page %#llx is not in a view",
+                   (unsigned long long)(vpn << sys->page_shift));
+  mm_pte v = leaf->pte[i];
+  bool shared = pte_valid(v) ? (v & PTE_PROTOMAP) != 0
+                             : pte_kind(v) == PTE_KIND_PROTO;
+  if (!shared) return MM_STATUS_SUCCESS;        /* already its own */
+  if (!pte_valid(v) && !pte_committed(*proto_pte(sys, pte_payload(v), NULL)))
+    return mm_fail(sys, MM_STATUS_NOT_COMMITTED, "page %#llx is not committed",
+                   (unsigned long long)(vpn << sys->page_shift));
+  sys->nested++;
+  int r = cow_fault(sys, p, leaf, i);
+  sys->nested--;
+  return r == MM_ERROR ? sys->last_status : MM_STATUS_SUCCESS;
+}
+
 int view_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i,
                unsigned kind) {
   mm_pte v = leaf->pte[i];
@@ -986,7 +1039,9 @@ int view_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i,
     sys->pfn[f].share = 1;
     outcome = MM_SOFT;
   } else {
-    bool dz = pte_kind(pv) == PTE_KIND_DZ && g->kind == SEG_PAGEFILE;
+    bool dz = pte_kind(pv) == PTE_KIND_DZ &&
+              (g->kind == SEG_PAGEFILE ||
+               (g->kind == SEG_IMAGE && !(g->pprot[page] & IMG_FILEBACKED)));
     f = frame_get(sys, p, dz);
     if (f == MM_NIL) return MM_ERROR;
     pp = proto_pte(sys, pidx, &g);
@@ -1002,11 +1057,11 @@ int view_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i,
       p->st.pagefile_reads++;
       outcome = MM_HARD;
     } else if (dz) {
-      if (sys->mem) memset(frame_bytes(sys, f), 0, sys->page_size);
+      seg_fill(sys, g, page, f);
       e->flags = PFN_F_MODIFIED;     /* A.7.3: no backing copy yet */
       outcome = MM_DEMAND_ZERO;
     } else {
-      fill_from_file(sys, g, page, f);
+      seg_fill(sys, g, page, f);
       e->flags = 0;                  /* clean: the file has it */
       outcome = MM_HARD;
     }

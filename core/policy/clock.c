@@ -20,7 +20,7 @@
 ** most cache simulators call Clock. The default (true) is the textbook
 ** variant of the C.1 table.
 **
-** Links are two uint32 arrays by slot (8 bytes per slot). Trimming
+** The links are a pair of uint32 per slot (8 bytes per slot). Trimming
 ** (force = false) chooses exactly as replacement does: clock has no page
 ** too young to go, only an order.
 **
@@ -36,8 +36,11 @@
 
 #include "../policy.h"
 
+/* A slot's two links side by side: one cache line per slot touched. */
+typedef struct clock_link { uint32_t prev, next; } clock_link;
+
 typedef struct clockp {
-  uint32_t *prev, *next;   /* per slot: the circle */
+  clock_link *ln;          /* per slot: the circle */
   uint32_t hand;           /* next page the hand looks at; MM_NIL: empty */
   uint32_t n;              /* pages on the circle */
   bool load_referenced;    /* spec.load_referenced, fixed at creation */
@@ -51,8 +54,8 @@ static void clock_check(const mm_process *p, const clockp *c) {
   uint32_t s = c->hand;
   for (uint32_t k = 0; k < c->n; k++) {
     assert(s < p->ws.hi && p->ws.e[s].pte);
-    assert(c->prev[c->next[s]] == s);
-    s = c->next[s];
+    assert(c->ln[c->ln[s].next].prev == s);
+    s = c->ln[s].next;
   }
   assert(s == c->hand);
 }
@@ -73,36 +76,32 @@ static void *clock_create(mm_system *sys, mm_process *p) {
 static void clock_destroy(mm_system *sys, void *st) {
   (void)sys;
   clockp *c = st;
-  free(c->prev);
-  free(c->next);
+  free(c->ln);
   free(c);
 }
 
-/* Each array is replaced only once its realloc succeeded, so a failure
+/* The array is replaced only once its realloc succeeded, so a failure
 ** leaves the state usable at its old capacity and leaks nothing. */
 static int clock_reserve(mm_system *sys, void *st, uint32_t cap) {
   (void)sys;
   clockp *c = st;
-  uint32_t *a = realloc(c->prev, (size_t)cap * sizeof *a);
+  clock_link *a = realloc(c->ln, (size_t)cap * sizeof *a);
   if (!a) return -1;
-  c->prev = a;
-  a = realloc(c->next, (size_t)cap * sizeof *a);
-  if (!a) return -1;
-  c->next = a;
+  c->ln = a;
   return 0;
 }
 
 static void clock_insert(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   clockp *c = st;
   if (c->hand == MM_NIL) {
-    c->prev[s] = c->next[s] = s;
+    c->ln[s].prev = c->ln[s].next = s;
     c->hand = s;
   } else {                           /* just behind the hand: the newest */
-    uint32_t h = c->hand, b = c->prev[h];
-    c->prev[s] = b;
-    c->next[s] = h;
-    c->next[b] = s;
-    c->prev[h] = s;
+    uint32_t h = c->hand, b = c->ln[h].prev;
+    c->ln[s].prev = b;
+    c->ln[s].next = h;
+    c->ln[b].next = s;
+    c->ln[h].prev = s;
   }
   c->n++;
   /* The core set the bit for the faulting access, as hardware does. */
@@ -116,13 +115,13 @@ static void clock_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
 static void clock_remove(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)sys; (void)p;
   clockp *c = st;
-  if (c->next[s] == s) {
+  if (c->ln[s].next == s) {
     c->hand = MM_NIL;
   } else {
-    uint32_t a = c->prev[s], b = c->next[s];
+    uint32_t a = c->ln[s].prev, b = c->ln[s].next;
     if (c->hand == s) c->hand = b;
-    c->next[a] = b;
-    c->prev[b] = a;
+    c->ln[a].next = b;
+    c->ln[b].prev = a;
   }
   c->n--;
 }
@@ -137,7 +136,7 @@ static int64_t clock_select(mm_system *sys, mm_process *p, void *st,
   if (want == 0) return 0;
   for (k = 0; k < cnt && n < want; k++) {
     uint32_t s = c->hand;
-    c->hand = c->next[s];
+    c->hand = c->ln[s].next;
     if (!ws_test_clear_accessed(sys, p, s)) victims[n++] = s;
   }
   if (n < want) {
@@ -145,7 +144,7 @@ static int64_t clock_select(mm_system *sys, mm_process *p, void *st,
     uint32_t first = n, j = 0;
     for (k = 0; k < cnt && n < want; k++) {
       uint32_t s = c->hand;
-      c->hand = c->next[s];
+      c->hand = c->ln[s].next;
       if (j < first && victims[j] == s) j++;
       else victims[n++] = s;
     }

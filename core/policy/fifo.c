@@ -4,8 +4,8 @@
 ** that shows Belady's anomaly).
 **
 ** The resident slots form a doubly linked list by slot number, oldest at
-** the head; a page joins at the tail. Links are two uint32 arrays indexed
-** by slot (8 bytes per slot), so insert, remove and each victim are O(1)
+** the head; a page joins at the tail. The links are a pair of uint32 per
+** slot (8 bytes per slot), so insert, remove and each victim are O(1)
 ** and nothing is allocated after reserve(). select() walks from the head
 ** without unlinking: the caller trims every victim, and remove() unlinks
 ** it then. Trimming (force = false) and replacement (force = true) choose
@@ -15,8 +15,13 @@
 
 #include "../policy.h"
 
+/* A slot's two links side by side: a list operation touches one cache
+** line per slot instead of two (the arrays are far larger than the
+** cache when the working set is). */
+typedef struct fifo_link { uint32_t prev, next; } fifo_link;
+
 typedef struct fifo {
-  uint32_t *prev, *next;   /* per slot; MM_NIL ends the list */
+  fifo_link *ln;           /* per slot; MM_NIL ends the list */
   uint32_t head, tail;     /* oldest, newest */
   uint32_t n;              /* slots linked */
 } fifo;
@@ -25,9 +30,9 @@ typedef struct fifo {
 /* The list holds exactly the working set's pages, links agree both ways. */
 static void fifo_check(const mm_process *p, const fifo *f) {
   uint32_t n = 0, prev = MM_NIL;
-  for (uint32_t s = f->head; s != MM_NIL; s = f->next[s]) {
+  for (uint32_t s = f->head; s != MM_NIL; s = f->ln[s].next) {
     assert(s < p->ws.hi && p->ws.e[s].pte);
-    assert(f->prev[s] == prev);
+    assert(f->ln[s].prev == prev);
     assert(++n <= p->ws.count);
     prev = s;
   }
@@ -48,31 +53,27 @@ static void *fifo_create(mm_system *sys, mm_process *p) {
 static void fifo_destroy(mm_system *sys, void *st) {
   (void)sys;
   fifo *f = st;
-  free(f->prev);
-  free(f->next);
+  free(f->ln);
   free(f);
 }
 
-/* Each array is replaced only once its realloc succeeded, so a failure
+/* The array is replaced only once its realloc succeeded, so a failure
 ** leaves the state usable at its old capacity and leaks nothing. */
 static int fifo_reserve(mm_system *sys, void *st, uint32_t cap) {
   (void)sys;
   fifo *f = st;
-  uint32_t *a = realloc(f->prev, (size_t)cap * sizeof *a);
+  fifo_link *a = realloc(f->ln, (size_t)cap * sizeof *a);
   if (!a) return -1;
-  f->prev = a;
-  a = realloc(f->next, (size_t)cap * sizeof *a);
-  if (!a) return -1;
-  f->next = a;
+  f->ln = a;
   return 0;
 }
 
 static void fifo_insert(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)sys; (void)p;
   fifo *f = st;
-  f->prev[s] = f->tail;
-  f->next[s] = MM_NIL;
-  if (f->tail != MM_NIL) f->next[f->tail] = s;
+  f->ln[s].prev = f->tail;
+  f->ln[s].next = MM_NIL;
+  if (f->tail != MM_NIL) f->ln[f->tail].next = s;
   else f->head = s;
   f->tail = s;
   f->n++;
@@ -85,10 +86,10 @@ static void fifo_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
 static void fifo_remove(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)sys; (void)p;
   fifo *f = st;
-  uint32_t a = f->prev[s], b = f->next[s];
-  if (a != MM_NIL) f->next[a] = b;
+  uint32_t a = f->ln[s].prev, b = f->ln[s].next;
+  if (a != MM_NIL) f->ln[a].next = b;
   else f->head = b;
-  if (b != MM_NIL) f->prev[b] = a;
+  if (b != MM_NIL) f->ln[b].prev = a;
   else f->tail = a;
   f->n--;
 }
@@ -99,7 +100,7 @@ static int64_t fifo_select(mm_system *sys, mm_process *p, void *st,
   fifo *f = st;
   FIFO_CHECK(p, f);
   uint32_t n = 0;
-  for (uint32_t s = f->head; s != MM_NIL && n < want; s = f->next[s])
+  for (uint32_t s = f->head; s != MM_NIL && n < want; s = f->ln[s].next)
     victims[n++] = s;
   return n;
 }

@@ -7,10 +7,11 @@
 ** (needs_hits). The resident slots form a doubly linked list by slot
 ** number, least recently used at the head, most recently used at the
 ** tail: a fault inserts at the tail, a hit moves its slot to the tail.
-** Both are a handful of stores into two uint32 arrays (8 bytes per slot),
-** O(1) with no allocation, which keeps the hit path cheap. select() walks
-** from the head without unlinking (the caller trims each victim, remove()
-** unlinks it). Trimming and replacement choose alike.
+** Both are a handful of stores into a pair of uint32 links per slot (8
+** bytes per slot), O(1) with no allocation, which keeps the hit path
+** cheap. select() walks from the head without unlinking (the caller trims
+** each victim, remove() unlinks it). Trimming and replacement choose
+** alike.
 **
 ** The accessed bit is not used: the hit calls already say everything it
 ** could, and not clearing it saves the trimmer's TLB flushes.
@@ -19,8 +20,13 @@
 
 #include "../policy.h"
 
+/* A slot's two links side by side: a list operation touches one cache
+** line per slot instead of two (the arrays are far larger than the
+** cache when the working set is). */
+typedef struct lru_link { uint32_t prev, next; } lru_link;
+
 typedef struct lru {
-  uint32_t *prev, *next;   /* per slot; MM_NIL ends the list */
+  lru_link *ln;            /* per slot; MM_NIL ends the list */
   uint32_t head, tail;     /* least, most recently used */
   uint32_t n;              /* slots linked */
 } lru;
@@ -29,9 +35,9 @@ typedef struct lru {
 /* The list holds exactly the working set's pages, links agree both ways. */
 static void lru_check(const mm_process *p, const lru *l) {
   uint32_t n = 0, prev = MM_NIL;
-  for (uint32_t s = l->head; s != MM_NIL; s = l->next[s]) {
+  for (uint32_t s = l->head; s != MM_NIL; s = l->ln[s].next) {
     assert(s < p->ws.hi && p->ws.e[s].pte);
-    assert(l->prev[s] == prev);
+    assert(l->ln[s].prev == prev);
     assert(++n <= p->ws.count);
     prev = s;
   }
@@ -52,38 +58,34 @@ static void *lru_create(mm_system *sys, mm_process *p) {
 static void lru_destroy(mm_system *sys, void *st) {
   (void)sys;
   lru *l = st;
-  free(l->prev);
-  free(l->next);
+  free(l->ln);
   free(l);
 }
 
-/* Each array is replaced only once its realloc succeeded, so a failure
+/* The array is replaced only once its realloc succeeded, so a failure
 ** leaves the state usable at its old capacity and leaks nothing. */
 static int lru_reserve(mm_system *sys, void *st, uint32_t cap) {
   (void)sys;
   lru *l = st;
-  uint32_t *a = realloc(l->prev, (size_t)cap * sizeof *a);
+  lru_link *a = realloc(l->ln, (size_t)cap * sizeof *a);
   if (!a) return -1;
-  l->prev = a;
-  a = realloc(l->next, (size_t)cap * sizeof *a);
-  if (!a) return -1;
-  l->next = a;
+  l->ln = a;
   return 0;
 }
 
 static inline void lru_append(lru *l, uint32_t s) {
-  l->prev[s] = l->tail;
-  l->next[s] = MM_NIL;
-  if (l->tail != MM_NIL) l->next[l->tail] = s;
+  l->ln[s].prev = l->tail;
+  l->ln[s].next = MM_NIL;
+  if (l->tail != MM_NIL) l->ln[l->tail].next = s;
   else l->head = s;
   l->tail = s;
 }
 
 static inline void lru_unlink(lru *l, uint32_t s) {
-  uint32_t a = l->prev[s], b = l->next[s];
-  if (a != MM_NIL) l->next[a] = b;
+  uint32_t a = l->ln[s].prev, b = l->ln[s].next;
+  if (a != MM_NIL) l->ln[a].next = b;
   else l->head = b;
-  if (b != MM_NIL) l->prev[b] = a;
+  if (b != MM_NIL) l->ln[b].prev = a;
   else l->tail = a;
 }
 
@@ -117,7 +119,7 @@ static int64_t lru_select(mm_system *sys, mm_process *p, void *st,
   lru *l = st;
   LRU_CHECK(p, l);
   uint32_t n = 0;
-  for (uint32_t s = l->head; s != MM_NIL && n < want; s = l->next[s])
+  for (uint32_t s = l->head; s != MM_NIL && n < want; s = l->ln[s].next)
     victims[n++] = s;
   return n;
 }

@@ -12,32 +12,47 @@
 ** policy, because a hit moves the page's next use.
 **
 ** The key of a slot is cur_next_use at its insert or latest hit; the
-** resident slots form a binary max-heap by key, indexed (each slot knows
-** its heap position), so that a hit or a removal anywhere in the heap is
+** resident slots form a max-heap by key, indexed (each slot knows its
+** heap position), so that a hit or a removal anywhere in the heap is
 ** O(log n) and nothing is allocated after reserve(). The victim is the
 ** top. A hit raises a key from "now" (the smallest key in the heap) to a
-** later time, so it usually climbs only a few levels from the bottom.
-** Ties are only between pages never used again, and any of them is
-** optimal.
+** later time, so it climbs from near the bottom: a few levels for a page
+** reused soon (the top of a zipf), all of them for a loop, where every
+** reused page becomes the furthest. Hence the heap is 4-ary (half the
+** levels of a binary one; the four children sit side by side) and
+** each entry carries its key beside its slot, so that sifting reads the
+** heap array alone. Ties are only between pages never used again, and
+** any of them is optimal.
+**
+** Keys are 32 bits: mm_run's next-use indexes are below UINT32_MAX (the
+** pre-pass refuses longer runs, MM_NEXT_USE_MAX_REFS) and "never" is
+** UINT64_MAX, kept as UINT32_MAX; anything larger would saturate there.
 **
 ** Several victims (trimming, or shrinking a set): the top is popped want
-** times and the popped slots are pushed back, O(want log n); they stay in
-** the heap until the caller trims them and remove() takes them out.
+** times and the popped entries are pushed back, O(want log n); they stay
+** in the heap until the caller trims them and remove() takes them out.
 ** Trimming and replacement choose alike.
 **
 ** Keys are positions within one mm_run: a page left resident by an
 ** earlier run keeps the key that run gave it until it is referenced.
 **
-** Memory: the heap entry, the position and the key, 16 bytes per slot.
+** Memory: the heap entry (key and slot, 8 bytes) and the position, 12
+** bytes per slot.
 */
 #include <stdlib.h>
 
 #include "../policy.h"
 
+#define OPT_ARITY 4
+
+typedef struct opt_ent {
+  uint32_t key;            /* next use, UINT32_MAX: never */
+  uint32_t slot;
+} opt_ent;
+
 typedef struct opt {
-  uint32_t *heap;          /* [n] slots, a max-heap by key */
+  opt_ent *heap;           /* [n] a max-heap by key */
   uint32_t *pos;           /* per slot: its index in heap */
-  uint64_t *key;           /* per slot: next use */
   uint32_t n;
 } opt;
 
@@ -47,9 +62,9 @@ typedef struct opt {
 static void opt_check(const mm_process *p, const opt *o) {
   assert(o->n == p->ws.count);
   for (uint32_t i = 0; i < o->n; i++) {
-    uint32_t s = o->heap[i];
+    uint32_t s = o->heap[i].slot;
     assert(s < p->ws.hi && p->ws.e[s].pte && o->pos[s] == i);
-    assert(i == 0 || o->key[o->heap[(i - 1) / 2]] >= o->key[s]);
+    assert(i == 0 || o->heap[(i - 1) / OPT_ARITY].key >= o->heap[i].key);
   }
 }
 #define OPT_CHECK(p, o) opt_check(p, o)
@@ -57,55 +72,58 @@ static void opt_check(const mm_process *p, const opt *o) {
 #define OPT_CHECK(p, o) ((void)(p), (void)(o))
 #endif
 
-static inline void opt_put(opt *o, uint32_t i, uint32_t s) {
-  o->heap[i] = s;
-  o->pos[s] = i;
+static inline uint32_t opt_key(uint64_t next_use) {
+  return next_use < UINT32_MAX ? (uint32_t)next_use : UINT32_MAX;
 }
 
-/* Moves the entry at i up while it outranks its parent; returns where it
-** ended. */
-static uint32_t opt_up(opt *o, uint32_t i) {
-  uint32_t s = o->heap[i];
-  uint64_t k = o->key[s];
+static inline void opt_put(opt *o, uint32_t i, opt_ent e) {
+  o->heap[i] = e;
+  o->pos[e.slot] = i;
+}
+
+/* Places e in the heap starting from the hole at i, moving it up while
+** it outranks its parent; returns where it went. The entry travels in a
+** register, never stored and reloaded (a hit that wrote the new key into
+** the heap and sifted from there would stall on the reload). */
+static uint32_t opt_up(opt *o, uint32_t i, opt_ent e) {
   while (i > 0) {
-    uint32_t up = (i - 1) / 2;
-    if (o->key[o->heap[up]] >= k) break;
+    uint32_t up = (i - 1) / OPT_ARITY;
+    if (o->heap[up].key >= e.key) break;
     opt_put(o, i, o->heap[up]);
     i = up;
   }
-  opt_put(o, i, s);
+  opt_put(o, i, e);
   return i;
 }
 
-static void opt_down(opt *o, uint32_t i) {
-  uint32_t s = o->heap[i], n = o->n;
-  uint64_t k = o->key[s];
+/* Places e starting from the hole at i, moving it down while a child
+** outranks it. */
+static void opt_down(opt *o, uint32_t i, opt_ent e) {
+  uint32_t n = o->n;
   for (;;) {
-    uint32_t c = 2 * i + 1;
+    uint32_t c = OPT_ARITY * i + 1;
     if (c >= n) break;
-    if (c + 1 < n && o->key[o->heap[c + 1]] > o->key[o->heap[c]]) c++;
-    if (o->key[o->heap[c]] <= k) break;
-    opt_put(o, i, o->heap[c]);
-    i = c;
+    uint32_t end = n - c > OPT_ARITY ? c + OPT_ARITY : n, best = c;
+    for (uint32_t j = c + 1; j < end; j++)
+      if (o->heap[j].key > o->heap[best].key) best = j;
+    if (o->heap[best].key <= e.key) break;
+    opt_put(o, i, o->heap[best]);
+    i = best;
   }
-  opt_put(o, i, s);
+  opt_put(o, i, e);
 }
 
-/* Restores the heap after the key at i changed either way. */
-static void opt_fix(opt *o, uint32_t i) {
-  if (opt_up(o, i) == i) opt_down(o, i);
+/* Places e from the hole at i, whichever way its key says. */
+static void opt_place(opt *o, uint32_t i, opt_ent e) {
+  if (i > 0 && o->heap[(i - 1) / OPT_ARITY].key < e.key) opt_up(o, i, e);
+  else opt_down(o, i, e);
 }
 
-static void opt_push(opt *o, uint32_t s) {
-  opt_put(o, o->n, s);
-  opt_up(o, o->n++);
-}
-
+/* Takes s out of the heap: the last entry fills its place. */
 static void opt_take(opt *o, uint32_t s) {
-  uint32_t i = o->pos[s], last = o->heap[--o->n];
-  if (i == o->n) return;
-  opt_put(o, i, last);
-  opt_fix(o, i);
+  uint32_t i = o->pos[s];
+  opt_ent last = o->heap[--o->n];
+  if (i != o->n) opt_place(o, i, last);
 }
 
 static void *opt_create(mm_system *sys, mm_process *p) {
@@ -118,7 +136,6 @@ static void opt_destroy(mm_system *sys, void *st) {
   opt *o = st;
   free(o->heap);
   free(o->pos);
-  free(o->key);
   free(o);
 }
 
@@ -127,32 +144,28 @@ static void opt_destroy(mm_system *sys, void *st) {
 static int opt_reserve(mm_system *sys, void *st, uint32_t cap) {
   (void)sys;
   opt *o = st;
-  uint32_t *a = realloc(o->heap, (size_t)cap * sizeof *a);
-  if (!a) return -1;
-  o->heap = a;
-  a = realloc(o->pos, (size_t)cap * sizeof *a);
+  opt_ent *h = realloc(o->heap, (size_t)cap * sizeof *h);
+  if (!h) return -1;
+  o->heap = h;
+  uint32_t *a = realloc(o->pos, (size_t)cap * sizeof *a);
   if (!a) return -1;
   o->pos = a;
-  uint64_t *k = realloc(o->key, (size_t)cap * sizeof *k);
-  if (!k) return -1;
-  o->key = k;
   return 0;
 }
 
 static void opt_insert(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)p;
   opt *o = st;
-  o->key[s] = sys->cur_next_use;
-  opt_push(o, s);
+  opt_up(o, o->n++, (opt_ent){ opt_key(sys->cur_next_use), s });
 }
 
 static void opt_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)p;
   opt *o = st;
-  uint64_t k = sys->cur_next_use, was = o->key[s];
-  o->key[s] = k;
-  if (k > was) opt_up(o, o->pos[s]);
-  else if (k < was) opt_down(o, o->pos[s]);
+  uint32_t i = o->pos[s];
+  opt_ent e = { opt_key(sys->cur_next_use), s };
+  if (e.key > o->heap[i].key) opt_up(o, i, e);
+  else opt_down(o, i, e);
 }
 
 static void opt_remove(mm_system *sys, mm_process *p, void *st, uint32_t s) {
@@ -167,14 +180,21 @@ static int64_t opt_select(mm_system *sys, mm_process *p, void *st,
   OPT_CHECK(p, o);
   if (want > o->n) want = o->n;
   if (want == 1) {                   /* the common case: a fault's victim */
-    victims[0] = o->heap[0];
+    victims[0] = o->heap[0].slot;
     return 1;
   }
+  /* Pop the top want times, parking each popped entry in the place the
+  ** heap just gave up past its end; then push them back from there. */
   for (uint32_t k = 0; k < want; k++) {
-    victims[k] = o->heap[0];
-    opt_take(o, victims[k]);
+    opt_ent top = o->heap[0];
+    victims[k] = top.slot;
+    opt_take(o, top.slot);
+    o->heap[o->n] = top;
   }
-  for (uint32_t k = 0; k < want; k++) opt_push(o, victims[k]);
+  for (uint32_t k = 0; k < want; k++) {
+    uint32_t i = o->n++;
+    opt_up(o, i, o->heap[i]);
+  }
   return want;
 }
 

@@ -36,7 +36,8 @@
 ** trimming, and reports how many pages are outside the window (above the
 ** minimum) as the trimmable estimate.
 **
-** Memory: two uint32 links and a uint64 last use, 16 bytes per slot.
+** Memory: two uint32 links and a uint64 last use, 16 bytes per slot, in
+** one record.
 ** Several victims in one select(): the fallback walks the circle again in
 ** the lap's order, skipping the lap's victims with one index into
 ** victims[] (the circle does not change during a select), and keeps the
@@ -47,9 +48,15 @@
 
 #include "../policy.h"
 
+/* Everything the hand reads about a slot, in one 16-byte record: a step
+** of the sweep touches one cache line. */
+typedef struct wsclock_slot {
+  uint32_t prev, next;     /* the circle */
+  uint64_t last;           /* estimated time of last use */
+} wsclock_slot;
+
 typedef struct wsclock {
-  uint32_t *prev, *next;   /* per slot: the circle */
-  uint64_t *last;          /* per slot: estimated time of last use */
+  wsclock_slot *ln;        /* per slot */
   uint32_t hand;           /* next page the hand looks at; MM_NIL: empty */
   uint32_t n;              /* pages on the circle */
   uint64_t tau;            /* window, in references */
@@ -65,9 +72,9 @@ static void wsclock_check(const mm_system *sys, const mm_process *p,
   uint32_t s = w->hand;
   for (uint32_t k = 0; k < w->n; k++) {
     assert(s < p->ws.hi && p->ws.e[s].pte);
-    assert(w->prev[w->next[s]] == s);
-    assert(w->last[s] <= sys->now);
-    s = w->next[s];
+    assert(w->ln[w->ln[s].next].prev == s);
+    assert(w->ln[s].last <= sys->now);
+    s = w->ln[s].next;
   }
   assert(s == w->hand);
 }
@@ -93,26 +100,18 @@ static void *wsclock_create(mm_system *sys, mm_process *p) {
 static void wsclock_destroy(mm_system *sys, void *st) {
   (void)sys;
   wsclock *w = st;
-  free(w->prev);
-  free(w->next);
-  free(w->last);
+  free(w->ln);
   free(w);
 }
 
-/* Each array is replaced only once its realloc succeeded, so a failure
+/* The array is replaced only once its realloc succeeded, so a failure
 ** leaves the state usable at its old capacity and leaks nothing. */
 static int wsclock_reserve(mm_system *sys, void *st, uint32_t cap) {
   (void)sys;
   wsclock *w = st;
-  uint32_t *a = realloc(w->prev, (size_t)cap * sizeof *a);
+  wsclock_slot *a = realloc(w->ln, (size_t)cap * sizeof *a);
   if (!a) return -1;
-  w->prev = a;
-  a = realloc(w->next, (size_t)cap * sizeof *a);
-  if (!a) return -1;
-  w->next = a;
-  uint64_t *t = realloc(w->last, (size_t)cap * sizeof *t);
-  if (!t) return -1;
-  w->last = t;
+  w->ln = a;
   return 0;
 }
 
@@ -121,16 +120,16 @@ static void wsclock_insert(mm_system *sys, mm_process *p, void *st,
   (void)p;
   wsclock *w = st;
   if (w->hand == MM_NIL) {
-    w->prev[s] = w->next[s] = s;
+    w->ln[s].prev = w->ln[s].next = s;
     w->hand = s;
   } else {                           /* just behind the hand: the newest */
-    uint32_t h = w->hand, b = w->prev[h];
-    w->prev[s] = b;
-    w->next[s] = h;
-    w->next[b] = s;
-    w->prev[h] = s;
+    uint32_t h = w->hand, b = w->ln[h].prev;
+    w->ln[s].prev = b;
+    w->ln[s].next = h;
+    w->ln[b].next = s;
+    w->ln[h].prev = s;
   }
-  w->last[s] = sys->now;
+  w->ln[s].last = sys->now;
   w->n++;
 }
 
@@ -142,13 +141,13 @@ static void wsclock_remove(mm_system *sys, mm_process *p, void *st,
                            uint32_t s) {
   (void)sys; (void)p;
   wsclock *w = st;
-  if (w->next[s] == s) {
+  if (w->ln[s].next == s) {
     w->hand = MM_NIL;
   } else {
-    uint32_t a = w->prev[s], b = w->next[s];
+    uint32_t a = w->ln[s].prev, b = w->ln[s].next;
     if (w->hand == s) w->hand = b;
-    w->next[a] = b;
-    w->prev[b] = a;
+    w->ln[a].next = b;
+    w->ln[b].prev = a;
   }
   w->n--;
 }
@@ -156,19 +155,19 @@ static void wsclock_remove(mm_system *sys, mm_process *p, void *st,
 /* Samples the bit of s: a set bit means a use since the last look. */
 static inline void wsclock_sample(mm_system *sys, mm_process *p, wsclock *w,
                                   uint32_t s) {
-  if (ws_test_clear_accessed(sys, p, s)) w->last[s] = sys->now;
+  if (ws_test_clear_accessed(sys, p, s)) w->ln[s].last = sys->now;
 }
 
 static inline bool wsclock_out(const mm_system *sys, const wsclock *w,
                                uint32_t s) {
-  return sys->now - w->last[s] >= w->tau;
+  return sys->now - w->ln[s].last >= w->tau;
 }
 
 static uint64_t wsclock_age(mm_system *sys, mm_process *p, void *st) {
   wsclock *w = st;
   uint64_t old = 0;
   uint32_t s = w->hand;
-  for (uint32_t k = 0; k < w->n; k++, s = w->next[s]) {
+  for (uint32_t k = 0; k < w->n; k++, s = w->ln[s].next) {
     wsclock_sample(sys, p, w, s);
     if (wsclock_out(sys, w, s)) old++;
   }
@@ -183,8 +182,8 @@ static void wsclock_sift_down(const wsclock *w, uint32_t *h, uint32_t n,
   for (;;) {
     uint32_t c = 2 * i + 1;
     if (c >= n) break;
-    if (c + 1 < n && w->last[h[c + 1]] > w->last[h[c]]) c++;
-    if (w->last[h[c]] <= w->last[x]) break;
+    if (c + 1 < n && w->ln[h[c + 1]].last > w->ln[h[c]].last) c++;
+    if (w->ln[h[c]].last <= w->ln[x].last) break;
     h[i] = h[c];
     i = c;
   }
@@ -195,7 +194,7 @@ static void wsclock_sift_up(const wsclock *w, uint32_t *h, uint32_t i) {
   uint32_t x = h[i];
   while (i > 0) {
     uint32_t up = (i - 1) / 2;
-    if (w->last[h[up]] >= w->last[x]) break;
+    if (w->ln[h[up]].last >= w->ln[x].last) break;
     h[i] = h[up];
     i = up;
   }
@@ -211,7 +210,7 @@ static int64_t wsclock_select(mm_system *sys, mm_process *p, void *st,
   if (want == 0) return 0;
   for (k = 0; k < cnt && n < want; k++) {
     uint32_t s = w->hand;
-    w->hand = w->next[s];
+    w->hand = w->ln[s].next;
     wsclock_sample(sys, p, w, s);
     if (wsclock_out(sys, w, s)) victims[n++] = s;
   }
@@ -221,12 +220,12 @@ static int64_t wsclock_select(mm_system *sys, mm_process *p, void *st,
   uint32_t first = n, need = want - n, have = 0, j = 0;
   uint32_t *h = victims + first;
   uint32_t s = w->hand;
-  for (k = 0; k < cnt; k++, s = w->next[s]) {
+  for (k = 0; k < cnt; k++, s = w->ln[s].next) {
     if (j < first && victims[j] == s) { j++; continue; }
     if (have < need) {
       h[have] = s;
       wsclock_sift_up(w, h, have++);
-    } else if (w->last[s] < w->last[h[0]]) {
+    } else if (w->ln[s].last < w->ln[h[0]].last) {
       h[0] = s;
       wsclock_sift_down(w, h, need, 0);
     }
