@@ -120,11 +120,7 @@ static int check_leaf(mm_system *sys, mm_process *p, mm_leaf *leaf, walk *w) {
     mm_pte v = leaf->pte[i];
     uint64_t vpn = leaf->base_vpn + i;
     if (v) live++;
-    if (!v) {
-      if (leaf->wsslot[i] != MM_NIL) BAD("empty PTE 0x%llx has a ws slot",
-                                         (unsigned long long)vpn);
-      continue;
-    }
+    if (!v) continue;
     int vi = vad_find(p, vpn);
     if (vi < 0) BAD("pid %u: PTE for page 0x%llx outside every VAD", p->pid,
                     (unsigned long long)vpn);
@@ -154,8 +150,6 @@ static int check_leaf(mm_system *sys, mm_process *p, mm_leaf *leaf, walk *w) {
         BAD("pid %u: page 0x%llx hardware bits disagree with protection",
             p->pid, (unsigned long long)vpn);
     } else {
-      if (slot != MM_NIL) BAD("pid %u: invalid page 0x%llx has ws slot %u",
-                              p->pid, (unsigned long long)vpn, slot);
       if (pte_kind(v) == PTE_KIND_PAGEFILE) {
         uint64_t s = pte_payload(v);
         if (s >= sys->pf_slots) BAD("PTE names slot %llu past the page file",

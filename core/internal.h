@@ -75,8 +75,9 @@ static inline bool pte_committed(mm_pte p) { return (p & PTE_C) != 0; }
 
    Real radix tables: levels-1 directory levels above leaf tables. A leaf
    holds the PTEs of 2^bits consecutive pages, plus, beside each PTE, the
-   working-set slot of the page when it is resident (so that any resident
-   page, private or shared, finds its working-set entry in O(1)). */
+   working-set slot of the page while it is resident (so that any resident
+   page, private or shared, finds its working-set entry in O(1)); for a
+   PTE that is not valid the slot entry is stale and means nothing. */
 typedef struct mm_leaf {
   uint64_t base_vpn;                /* vpn of pte[0] */
   uint32_t live;                    /* PTEs that are not zero */
@@ -209,6 +210,7 @@ typedef struct mm_process {
   mm_leaf *leaf_cache;              /* last leaf found by a walk */
   mm_ws ws;
   mm_pstats st;                     /* counters (ws_* filled on read) */
+  void *loader;                     /* loader.c: modules of the process */
 } mm_process;
 
 /* ------------------------------------------------------------------ PFN */
@@ -540,6 +542,9 @@ static inline mm_view *view_at(mm_process *p, int vi) {
   return (vi >= 0 && !(p->vads[vi].flags & VAD_F_SYSTEM))
              ? (mm_view *)p->vads[vi].view : NULL;
 }
+
+/* Frees the loader's per-process state (process exit, system teardown). */
+void loader_process_free(mm_system *sys, mm_process *p);
 
 /* --------------------------------------------------------------- pools */
 

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "pe.h"
+#include "loader.h"
 #include "pool.h"
 #include "source.h"
 #include "views.h"

@@ -407,6 +407,7 @@ mm_status mm_process_terminate(mm_system *sys, mm_pid pid) {
   if (!p) return sys->last_status;
   mm_pstats keep;
   mm_process_stats(sys, pid, &keep);
+  loader_process_free(sys, p);
   view_unmap_all(sys, p);
   vad_destroy_all(sys, p);
   pt_destroy(sys, p);
@@ -423,6 +424,7 @@ mm_status mm_process_terminate(mm_system *sys, mm_pid pid) {
 }
 
 static void proc_free(mm_system *sys, mm_process *p) {
+  loader_process_free(sys, p);
   for (uint32_t i = 0; i < p->nvads; i++)
     if (!(p->vads[i].flags & VAD_F_SYSTEM)) free(p->vads[i].view);
   if (p->alive) {

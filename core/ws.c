@@ -91,9 +91,9 @@ void ws_remove(mm_system *sys, mm_process *p, uint32_t slot) {
   mm_ws *ws = &p->ws;
   assert(slot < ws->hi && ws->e[slot].pte);
   sys->pol_ops->remove(sys, p, ws->pol, slot);
-  mm_leaf *leaf = pt_leaf(p, sys, ws->e[slot].vpn);
-  assert(leaf);
-  leaf->wsslot[ws->e[slot].vpn - leaf->base_vpn] = MM_NIL;
+  /* The leaf's wsslot entry is left as it is: it only means something
+  ** while the PTE is valid, and finding the leaf again would cost a walk
+  ** (and a cache miss) on every trim. */
   ws->e[slot].pte = NULL;
   ws->e[slot].vpn = ws->free_head;
   ws->free_head = slot;
