@@ -10,6 +10,8 @@
 #include "pagelab.h"
 #include "recorder.h"
 
+int pl_open_pool(lua_State *L);   /* l_pool.c: pool methods of System */
+
 int luaopen_pagelab(lua_State *L) {
   lua_newtable(L);
   lua_pushliteral(L, MM_VERSION);
@@ -17,7 +19,10 @@ int luaopen_pagelab(lua_State *L) {
   pl_open_system(L);
   pl_open_process(L);
   pl_open_policy(L);
+  pl_open_pool(L);
+  pl_open_section(L);
   pl_open_source(L);
   pl_open_recorder(L);
+  pl_open_loader(L);
   return 1;
 }

@@ -178,6 +178,8 @@ int pl_open_system(lua_State *L);
 void pl_add_methods(lua_State *L, const char *mt, const luaL_Reg *fns);
 int pl_open_process(lua_State *L);
 int pl_open_policy(lua_State *L);
+int pl_open_section(lua_State *L);
+int pl_open_loader(lua_State *L);
 
 /* The module entry point (lpagelab.c): require "pagelab". */
 int luaopen_pagelab(lua_State *L);

@@ -6,14 +6,20 @@
 **   Rec  "pagelab.Rec"  one run in flight on a Db
 **
 ** Invariants
-**  1. A Db has at most one run in flight (db->active), and that run owns
-**     the connection's only open transaction, begun with BEGIN IMMEDIATE
-**     by begin_run and ended by exactly one COMMIT (finish, __close) or
-**     ROLLBACK (__gc, db:close, a failed begin).
-**  2. Every row of a run (run, param, metric, series, snapshot) is written
-**     inside that transaction. A process that dies mid-run therefore leaves
-**     nothing at all: readers never see a 'running' row from another
-**     connection, and resume (db:completed) sees the run as missing.
+**  1. A Db has at most one run in flight (db->active). Everything the run
+**     records goes to the connection's staging tables (temp.pl_stage_*,
+**     private to the connection, never on disk in the results file); they
+**     are empty whenever no run is in flight.
+**  2. A run reaches the results file in exactly one short transaction:
+**     finish (or __close) copies the staged rows into run, param, metric,
+**     series, snapshot and snapshot_row between BEGIN IMMEDIATE and COMMIT.
+**     A process that dies mid-run therefore leaves nothing at all: readers
+**     never see a run in flight, and resume (db:completed) sees the run as
+**     missing. Abandoning a run (__gc, db:close) just empties the staging.
+**     Why staging: a run may take minutes, and holding the file's write
+**     lock that long would serialize every parallel writer (sweep -j N,
+**     GNU parallel on one file) behind it; staged, writers hold the lock
+**     only while their finished run is copied.
 **  3. A Rec keeps its Db userdata in uservalue 1, so the connection outlives
 **     every Rec on it; a Rec that samples a System keeps that System in
 **     uservalue 2 until the run ends, and removes its sampler then.
@@ -70,7 +76,7 @@ typedef struct pl_db {
 
 struct pl_rec {
   pl_db *db;                    /* NULL once the run has ended */
-  sqlite3_int64 run_id;
+  sqlite3_int64 run_id;         /* 0 until the run is committed */
   char run_key[17];
   mm_system *sampled;           /* system carrying our sampler, or NULL */
   size_t nproc;                 /* process fields sampled */
@@ -375,16 +381,27 @@ static const char SCHEMA_SQL[] =
   "  key TEXT NOT NULL,\n"
   "  step INTEGER NOT NULL,\n"
   "  value REAL);\n"
+  /* one row per rec:snapshot call; its rows per view in snapshot_row */
   "CREATE TABLE IF NOT EXISTS snapshot(\n"
+  "  snapshot_id INTEGER PRIMARY KEY,\n"
   "  run_id INTEGER NOT NULL REFERENCES run(run_id) ON DELETE CASCADE,\n"
   "  label TEXT NOT NULL,\n"
+  "  step INTEGER,\n"
+  "  page_size INTEGER);\n"
+  "CREATE TABLE IF NOT EXISTS snapshot_row(\n"
+  "  snapshot_id INTEGER NOT NULL\n"
+  "    REFERENCES snapshot(snapshot_id) ON DELETE CASCADE,\n"
   "  view TEXT NOT NULL,\n"
-  "  row_json TEXT NOT NULL);\n"
+  "  pid INTEGER,\n"
+  "  process TEXT,\n"
+  "  row_no INTEGER NOT NULL,\n"
+  "  row_json TEXT NOT NULL,\n"
+  "  PRIMARY KEY (snapshot_id, view, row_no));\n"
   "CREATE INDEX IF NOT EXISTS run_by_experiment ON run(experiment, status);\n"
   "CREATE INDEX IF NOT EXISTS param_by_key ON param(key, value_num);\n"
   "CREATE INDEX IF NOT EXISTS metric_by_key ON metric(key);\n"
   "CREATE INDEX IF NOT EXISTS series_by_run ON series(run_id, key, step);\n"
-  "CREATE INDEX IF NOT EXISTS snapshot_by_run ON snapshot(run_id, label, view);\n"
+  "CREATE INDEX IF NOT EXISTS snapshot_by_run ON snapshot(run_id, label);\n"
   /* one row per run, its metrics folded into one JSON object */
   "CREATE VIEW IF NOT EXISTS run_summary AS\n"
   "  SELECT r.run_id, r.experiment, r.status, r.seed, r.repetition,\n"
@@ -410,7 +427,59 @@ static const char SCHEMA_SQL[] =
   "         m.key AS metric, m.value AS value\n"
   "    FROM run r JOIN param p ON p.run_id = r.run_id\n"
   "               JOIN metric m ON m.run_id = r.run_id\n"
-  "   WHERE r.status = 'ok';\n";
+  "   WHERE r.status = 'ok';\n"
+  /* one row per stored view row, with its run and snapshot */
+  "CREATE VIEW IF NOT EXISTS snapshot_rows AS\n"
+  "  SELECT s.run_id, s.snapshot_id, s.label, s.step, s.page_size,\n"
+  "         w.view, w.pid, w.process, w.row_no, w.row_json\n"
+  "    FROM snapshot s JOIN snapshot_row w ON w.snapshot_id = s.snapshot_id;\n";
+
+/* Schema 1 kept snapshots as snapshot(run_id, label, view, row_json): one
+** snapshot per (run, label), its rows in insertion order. Run inside the
+** transaction that opens the file, before SCHEMA_SQL creates the new
+** tables (the old index name is reused, so it goes first). */
+static const char MIGRATE_1_TO_2_SQL[] =
+  "DROP INDEX IF EXISTS snapshot_by_run;\n"
+  "ALTER TABLE snapshot RENAME TO snapshot_v1;\n";
+static const char MIGRATE_1_TO_2_COPY_SQL[] =
+  "INSERT INTO snapshot(run_id, label)\n"
+  "  SELECT run_id, label FROM snapshot_v1\n"
+  "   GROUP BY run_id, label ORDER BY min(rowid);\n"
+  "INSERT INTO snapshot_row(snapshot_id, view, row_no, row_json)\n"
+  "  SELECT s.snapshot_id, o.view,\n"
+  "         row_number() OVER (PARTITION BY s.snapshot_id, o.view\n"
+  "                            ORDER BY o.rowid), o.row_json\n"
+  "    FROM snapshot_v1 o JOIN snapshot s\n"
+  "      ON s.run_id = o.run_id AND s.label = o.label;\n"
+  "DROP TABLE snapshot_v1;\n"
+  "UPDATE meta SET value = '2' WHERE key = 'schema_version';\n";
+
+/* The staging tables of invariant 1: one run at a time per connection, so
+** no run_id column; snapshot_no numbers the run's snapshots from 1. */
+static const char STAGE_SQL[] =
+  "PRAGMA temp_store = MEMORY;\n"
+  "CREATE TEMP TABLE IF NOT EXISTS pl_stage_run(run_key TEXT NOT NULL,\n"
+  "  experiment TEXT NOT NULL, seed INTEGER, repetition INTEGER NOT NULL,\n"
+  "  params_json TEXT NOT NULL, started_at TEXT NOT NULL, host TEXT,\n"
+  "  version TEXT);\n"
+  "CREATE TEMP TABLE IF NOT EXISTS pl_stage_param(key TEXT PRIMARY KEY,\n"
+  "  value, value_num REAL);\n"
+  "CREATE TEMP TABLE IF NOT EXISTS pl_stage_metric(key TEXT PRIMARY KEY,\n"
+  "  value REAL);\n"
+  "CREATE TEMP TABLE IF NOT EXISTS pl_stage_series(key TEXT NOT NULL,\n"
+  "  step INTEGER NOT NULL, value REAL);\n"
+  "CREATE TEMP TABLE IF NOT EXISTS pl_stage_snapshot(\n"
+  "  snapshot_no INTEGER PRIMARY KEY, label TEXT NOT NULL, step INTEGER,\n"
+  "  page_size INTEGER);\n"
+  "CREATE TEMP TABLE IF NOT EXISTS pl_stage_snapshot_row(\n"
+  "  snapshot_no INTEGER NOT NULL, view TEXT NOT NULL, pid INTEGER,\n"
+  "  process TEXT, row_no INTEGER NOT NULL, row_json TEXT NOT NULL);\n";
+
+static const char STAGE_CLEAR_SQL[] =
+  "DELETE FROM temp.pl_stage_run; DELETE FROM temp.pl_stage_param;\n"
+  "DELETE FROM temp.pl_stage_metric; DELETE FROM temp.pl_stage_series;\n"
+  "DELETE FROM temp.pl_stage_snapshot;\n"
+  "DELETE FROM temp.pl_stage_snapshot_row;\n";
 
 /* Reads meta.schema_version: -1 when there is no meta table, 0 when the
 ** table has no version row. Returns an SQLite code. */
@@ -526,7 +595,10 @@ static const char *setup_connection(pl_db *d, const char *path,
     }
     return NULL;
   }
-  rc = exec_sql(db, SCHEMA_SQL);
+  int migrate = version == 1;
+  rc = migrate ? exec_sql(db, MIGRATE_1_TO_2_SQL) : SQLITE_OK;
+  if (rc == SQLITE_OK) rc = exec_sql(db, SCHEMA_SQL);
+  if (rc == SQLITE_OK && migrate) rc = exec_sql(db, MIGRATE_1_TO_2_COPY_SQL);
   if (rc == SQLITE_OK) {
     char sql[160];
     snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO meta(key, value) "
@@ -535,13 +607,15 @@ static const char *setup_connection(pl_db *d, const char *path,
     rc = exec_sql(db, sql);
   }
   if (rc == SQLITE_OK) rc = exec_sql(db, "COMMIT");
+  if (rc == SQLITE_OK) rc = exec_sql(db, STAGE_SQL);
   if (rc == SQLITE_OK)
-    rc = sqlite3_prepare_v3(db, "INSERT OR REPLACE INTO metric(run_id, key, "
+    rc = sqlite3_prepare_v3(db, "INSERT OR REPLACE INTO "
+                            "temp.pl_stage_metric(key, value) VALUES (?, ?)",
+                            -1, SQLITE_PREPARE_PERSISTENT, &d->st_metric,
+                            NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v3(db, "INSERT INTO temp.pl_stage_series(key, step, "
                             "value) VALUES (?, ?, ?)", -1,
-                            SQLITE_PREPARE_PERSISTENT, &d->st_metric, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_prepare_v3(db, "INSERT INTO series(run_id, key, step, "
-                            "value) VALUES (?, ?, ?, ?)", -1,
                             SQLITE_PREPARE_PERSISTENT, &d->st_series, NULL);
   if (rc != SQLITE_OK) {
     snprintf(msg, len, "cannot write results database '%s': %s", path,
@@ -563,12 +637,12 @@ static pl_db *check_db(lua_State *L, int idx) {
   return d;
 }
 
-/* Ends the run in flight without recording it (invariant 1). A sampler
+/* Ends the run in flight without recording it (invariant 2). A sampler
 ** it set stays registered but inert (r->db is NULL) until the Rec's own
 ** finalizer, which can reach the System, removes it. */
 static void rec_abandon(pl_rec *r) {
   if (!r->db) return;
-  exec_sql(r->db->db, "ROLLBACK");
+  if (r->db->db) exec_sql(r->db->db, STAGE_CLEAR_SQL);
   r->db->active = NULL;
   r->db = NULL;
 }
@@ -837,26 +911,26 @@ static int param_number(lua_State *L, int idx, double *out) {
   }
 }
 
-static int insert_params(lua_State *L, sqlite3 *db, sqlite3_int64 run_id,
-                         int params) {
+/* Stages the params of the run (invariant 1). */
+static int insert_params(lua_State *L, sqlite3 *db, int params) {
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db, "INSERT INTO param(run_id, key, value, "
-                              "value_num) VALUES (?, ?, ?, ?)", -1, &st, NULL);
+  int rc = sqlite3_prepare_v2(db, "INSERT INTO temp.pl_stage_param(key, "
+                              "value, value_num) VALUES (?, ?, ?)", -1, &st,
+                              NULL);
   if (rc != SQLITE_OK) return rc;
   lua_pushnil(L);
   while (rc == SQLITE_OK && lua_next(L, params)) {
     double num;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_text(st, 2, lua_tostring(L, -2), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, lua_tostring(L, -2), -1, SQLITE_TRANSIENT);
     if (lua_isboolean(L, -1))
-      sqlite3_bind_text(st, 3, lua_toboolean(L, -1) ? "true" : "false", -1,
+      sqlite3_bind_text(st, 2, lua_toboolean(L, -1) ? "true" : "false", -1,
                         SQLITE_STATIC);
     else
-      bind_value(L, st, 3, -1);
+      bind_value(L, st, 2, -1);
     if (param_number(L, -1, &num))
-      sqlite3_bind_double(st, 4, num);
+      sqlite3_bind_double(st, 3, num);
     else
-      sqlite3_bind_null(st, 4);
+      sqlite3_bind_null(st, 3);
     rc = sqlite3_step(st);
     rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
     sqlite3_reset(st);
@@ -867,25 +941,15 @@ static int insert_params(lua_State *L, sqlite3 *db, sqlite3_int64 run_id,
   return rc;
 }
 
-/* Writes the run row and its params; the transaction is already open. */
+/* Stages the run row and its params (invariant 1). */
 static int insert_run(lua_State *L, pl_db *d, const run_spec *spec,
-                      const char *key, const char *params_json,
-                      sqlite3_int64 *run_id) {
+                      const char *key, const char *params_json) {
   sqlite3_stmt *st;
   char host[256] = "";
   if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  /* a rerun of the same point replaces the old one (and, by cascade,
-  ** its params, metrics, series and snapshots) */
-  int rc = sqlite3_prepare_v2(d->db, "DELETE FROM run WHERE run_key = ?",
-                              -1, &st, NULL);
-  if (rc != SQLITE_OK) return rc;
-  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return rc;
-  rc = sqlite3_prepare_v2(d->db,
-      "INSERT INTO run(run_key, experiment, status, seed, repetition, "
-      "params_json, started_at, host, version) VALUES (?, ?, 'running', ?, ?, "
+  int rc = sqlite3_prepare_v2(d->db,
+      "INSERT INTO temp.pl_stage_run(run_key, experiment, seed, repetition, "
+      "params_json, started_at, host, version) VALUES (?, ?, ?, ?, "
       "?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?)", -1, &st, NULL);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -898,8 +962,7 @@ static int insert_run(lua_State *L, pl_db *d, const run_spec *spec,
   rc = sqlite3_step(st);
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return rc;
-  *run_id = sqlite3_last_insert_rowid(d->db);
-  return insert_params(L, d->db, *run_id, spec->params);
+  return insert_params(L, d->db, spec->params);
 }
 
 /* db:begin_run{experiment=, params=, seed=, repetition=} → Rec */
@@ -913,21 +976,19 @@ static int db_begin_run(lua_State *L) {
                       "Db (finish it first)");
   read_run_spec(L, 2, &spec);
   const char *params_json = push_identity(L, &spec, key);
+  pl_rec *r = lua_newuserdatauv(L, sizeof *r, 2);
+  memset(r, 0, sizeof *r);
 
-  if (exec_sql(d->db, "BEGIN IMMEDIATE") != SQLITE_OK)
-    return db_fail(L, d->db, "begin_run");
-  sqlite3_int64 run_id = 0;
-  int rc = insert_run(L, d, &spec, key, params_json, &run_id);
+  /* nothing touches the results file until finish (invariant 2) */
+  int rc = exec_sql(d->db, STAGE_CLEAR_SQL);
+  if (rc == SQLITE_OK) rc = insert_run(L, d, &spec, key, params_json);
   if (rc != SQLITE_OK) {
     lua_pushfstring(L, "results database: begin_run: %s",
                     sqlite3_errmsg(d->db));
-    exec_sql(d->db, "ROLLBACK");
+    exec_sql(d->db, STAGE_CLEAR_SQL);
     return lua_error(L);
   }
-  pl_rec *r = lua_newuserdatauv(L, sizeof *r, 2);
-  memset(r, 0, sizeof *r);
   r->db = d;
-  r->run_id = run_id;
   memcpy(r->run_key, key, sizeof r->run_key);
   luaL_setmetatable(L, REC_MT);
   lua_pushvalue(L, 1);
@@ -944,30 +1005,27 @@ static pl_rec *to_rec(lua_State *L, int idx) {
 
 static pl_rec *check_rec(lua_State *L, int idx) {
   pl_rec *r = to_rec(L, idx);
-  if (!r->db) luaL_error(L, "attempt to use a finished Rec (run %I)",
-                         (lua_Integer)r->run_id);
+  if (!r->db) luaL_error(L, "attempt to use a finished Rec (key %s)",
+                         r->run_key);
   if (!r->db->db) luaL_error(L, "attempt to use a closed Db");
   return r;
 }
 
-static int insert_metric(pl_db *d, sqlite3_int64 run_id, const char *key,
-                         double value) {
+static int insert_metric(pl_db *d, const char *key, double value) {
   sqlite3_stmt *st = d->st_metric;
-  sqlite3_bind_int64(st, 1, run_id);
-  sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-  sqlite3_bind_double(st, 3, value);
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_double(st, 2, value);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int insert_series(pl_db *d, sqlite3_int64 run_id, const char *key,
-                         sqlite3_int64 step, double value) {
+static int insert_series(pl_db *d, const char *key, sqlite3_int64 step,
+                         double value) {
   sqlite3_stmt *st = d->st_series;
-  sqlite3_bind_int64(st, 1, run_id);
-  sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, step);
-  sqlite3_bind_double(st, 4, value);
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, step);
+  sqlite3_bind_double(st, 3, value);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -983,7 +1041,7 @@ static int rec_metric(lua_State *L) {
   pl_rec *r = check_rec(L, 1);
   const char *key = luaL_checkstring(L, 2);
   double v = check_value(L, 3);
-  if (insert_metric(r->db, r->run_id, key, v) != SQLITE_OK)
+  if (insert_metric(r->db, key, v) != SQLITE_OK)
     return db_fail(L, r->db->db, "metric");
   return 0;
 }
@@ -994,46 +1052,296 @@ static int rec_series(lua_State *L) {
   const char *key = luaL_checkstring(L, 2);
   lua_Integer step = luaL_checkinteger(L, 3);
   double v = check_value(L, 4);
-  if (insert_series(r->db, r->run_id, key, (sqlite3_int64)step, v) != SQLITE_OK)
+  if (insert_series(r->db, key, (sqlite3_int64)step, v) != SQLITE_OK)
     return db_fail(L, r->db->db, "series");
   return 0;
 }
 
-/* rec:snapshot(label, view, rows): rows is an array of flat tables, each
-** stored as one canonical JSON object. */
-static int rec_snapshot(lua_State *L) {
-  pl_rec *r = check_rec(L, 1);
+/* ------------------------------------------------------------ snapshots */
+
+/* What rec:snapshot(sys, label) asks for: the Sysinternals views the core
+** offers (p:vmmap() per process, sys:rammap(), sys:poolused()), each only
+** when the object has the method. name_field names a row when a view comes
+** keyed by name ({ image = {...}, private = {...} }) instead of as a list. */
+typedef struct snap_view {
+  const char *view;
+  int per_process;
+  const char *name_field;
+} snap_view;
+
+static const snap_view snap_views[] = {
+  { "vmmap", 1, "type" },
+  { "rammap", 0, "use" },
+  { "poolused", 0, "tag" },
+  { NULL, 0, NULL }
+};
+
+typedef struct snap_ctx {
+  sqlite3 *db;
+  sqlite3_stmt *st;            /* INSERT INTO temp.pl_stage_snapshot_row */
+  sqlite3_int64 snapshot_no;
+  lua_Integer row_no;          /* rows of the current view so far */
+  lua_Integer rows;            /* rows of the snapshot so far */
+} snap_ctx;
+
+/* Pushes the method obj[name] and returns 1, or pushes nothing and
+** returns 0 when obj has no such function. */
+static int push_method(lua_State *L, int obj, const char *name) {
+  lua_getfield(L, obj, name);
+  if (lua_isfunction(L, -1)) return 1;
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int is_scalar(lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  return t == LUA_TNUMBER || t == LUA_TSTRING || t == LUA_TBOOLEAN;
+}
+
+/* Pushes a flat copy of the row table at idx: its scalar fields, and the
+** scalar fields of a nested table as "field.sub"; other values are left
+** out. When name_idx is not 0, the value there becomes field name_field
+** unless the row has one. */
+static void push_flat_row(lua_State *L, int idx, const char *name_field,
+                          int name_idx) {
+  idx = lua_absindex(L, idx);
+  lua_newtable(L);
+  int out = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      if (is_scalar(L, -1)) {
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, out);
+      } else if (lua_istable(L, -1)) {
+        const char *field = lua_tostring(L, -2);
+        int sub = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, sub)) {
+          if (lua_type(L, -2) == LUA_TSTRING && is_scalar(L, -1)) {
+            lua_pushfstring(L, "%s.%s", field, lua_tostring(L, -2));
+            lua_pushvalue(L, -2);
+            lua_rawset(L, out);
+          }
+          lua_pop(L, 1);
+        }
+      }
+    }
+    lua_pop(L, 1);
+  }
+  if (name_idx) {
+    if (lua_getfield(L, out, name_field) == LUA_TNIL) {
+      lua_pushvalue(L, name_idx);
+      lua_setfield(L, out, name_field);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Stages the flat row on top of the stack (popped) as row_json. */
+static void stage_row(lua_State *L, snap_ctx *c, const char *view,
+                      lua_Integer pid, const char *process) {
+  size_t len;
+  char what[48];
+  snprintf(what, sizeof what, "snapshot %s row", view);
+  push_flat_json(L, -1, what);
+  const char *json = lua_tolstring(L, -1, &len);
+  sqlite3_stmt *st = c->st;
+  sqlite3_bind_int64(st, 1, c->snapshot_no);
+  sqlite3_bind_text(st, 2, view, -1, SQLITE_TRANSIENT);
+  if (pid > 0) sqlite3_bind_int64(st, 3, (sqlite3_int64)pid);
+  else sqlite3_bind_null(st, 3);
+  if (process) sqlite3_bind_text(st, 4, process, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(st, 4);
+  sqlite3_bind_int64(st, 5, (sqlite3_int64)++c->row_no);
+  sqlite3_bind_text(st, 6, json, (int)len, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  lua_pop(L, 2);
+  if (rc != SQLITE_DONE) db_fail(L, c->db, "snapshot");
+  c->rows++;
+}
+
+/* Stages the view value at idx: a list of row tables, a table of row
+** tables keyed by name (each gets name_field = its key), or one flat
+** table (one row); an empty table has no rows. */
+static void stage_view(lua_State *L, snap_ctx *c, int idx, const char *view,
+                       const char *name_field, lua_Integer pid,
+                       const char *process) {
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx))
+    luaL_error(L, "snapshot: %s gave a %s, expected a table of rows", view,
+               luaL_typename(L, idx));
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  if (n > 0) {
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (lua_rawgeti(L, idx, i) != LUA_TTABLE)
+        luaL_error(L, "snapshot: %s row %I is not a table", view, i);
+      push_flat_row(L, -1, name_field, 0);
+      stage_row(L, c, view, pid, process);
+      lua_pop(L, 1);
+    }
+    return;
+  }
+  int keyed = 0, empty = 1;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_istable(L, -1)) keyed = 1;
+    empty = 0;
+    lua_pop(L, 1);
+  }
+  if (empty) return;                     /* no rows: an empty list */
+  if (!keyed) {                          /* one flat row */
+    push_flat_row(L, idx, name_field, 0);
+    stage_row(L, c, view, pid, process);
+    return;
+  }
+  size_t nkeys;
+  const char **keys = sorted_keys(L, idx, view, &nkeys);
+  for (size_t i = 0; i < nkeys; i++) {
+    lua_pushstring(L, keys[i]);
+    if (lua_rawget(L, idx) == LUA_TTABLE) {
+      lua_pushstring(L, keys[i]);
+      push_flat_row(L, -2, name_field, lua_gettop(L));
+      lua_remove(L, -2);                 /* the key copy */
+      stage_row(L, c, view, pid, process);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);                         /* keys */
+}
+
+/* Stages a new snapshot row and returns its number. */
+static sqlite3_int64 stage_snapshot(lua_State *L, pl_rec *r,
+                                    const char *label, int has_step,
+                                    lua_Integer step, lua_Integer page_size) {
+  sqlite3 *db = r->db->db;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, "INSERT INTO temp.pl_stage_snapshot(label, "
+                         "step, page_size) VALUES (?, ?, ?)", -1, &st,
+                         NULL) != SQLITE_OK)
+    db_fail(L, db, "snapshot");
+  sqlite3_bind_text(st, 1, label, -1, SQLITE_TRANSIENT);
+  if (has_step) sqlite3_bind_int64(st, 2, (sqlite3_int64)step);
+  if (page_size > 0) sqlite3_bind_int64(st, 3, (sqlite3_int64)page_size);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) db_fail(L, db, "snapshot");
+  return sqlite3_last_insert_rowid(db);
+}
+
+static void prepare_row_insert(lua_State *L, snap_ctx *c,
+                               sqlite3_stmt **pst) {
+  if (sqlite3_prepare_v2(c->db, "INSERT INTO temp.pl_stage_snapshot_row("
+                         "snapshot_no, view, pid, process, row_no, row_json) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", -1, pst, NULL)
+      != SQLITE_OK)
+    stmt_fail(L, c->db, pst, "snapshot");
+  c->st = *pst;
+}
+
+/* Calls obj:method() (obj at idx, the method on top) for one result. */
+static void call_view(lua_State *L, int obj) {
+  lua_pushvalue(L, obj);
+  lua_call(L, 1, 1);
+}
+
+/* The step (simulated time) and page size of sys, when it tells them. */
+static int system_clock(lua_State *L, int sys, lua_Integer *step,
+                        lua_Integer *page_size) {
+  int has_step = 0, isint;
+  *page_size = 0;
+  if (push_method(L, sys, "stats")) {
+    call_view(L, sys);
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "time");
+      *step = lua_tointegerx(L, -1, &has_step);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, sys, "page_size");
+  lua_Integer ps = lua_tointegerx(L, -1, &isint);
+  if (isint && ps > 0) *page_size = ps;
+  lua_pop(L, 1);
+  return has_step;
+}
+
+/* rec:snapshot(sys, label) → rows stored. Stores what the System shows
+** now: the views of snap_views it has (and each process's vmmap). */
+static int snapshot_system(lua_State *L, pl_rec *r) {
+  const char *label = luaL_checkstring(L, 3);
+  if (!lua_istable(L, 2) && !lua_isuserdata(L, 2))
+    return luaL_typeerror(L, 2, "System");
+  lua_settop(L, 3);
+  snap_ctx c = { r->db->db, NULL, 0, 0, 0 };
+  lua_Integer step = 0, page_size;
+  int has_step = system_clock(L, 2, &step, &page_size);
+  c.snapshot_no = stage_snapshot(L, r, label, has_step, step, page_size);
+  sqlite3_stmt **pst = push_stmt_holder(L);            /* index 4 */
+  prepare_row_insert(L, &c, pst);
+  for (const snap_view *v = snap_views; v->view; v++) {
+    c.row_no = 0;
+    if (!v->per_process) {
+      if (!push_method(L, 2, v->view)) continue;
+      call_view(L, 2);
+      if (!lua_isnil(L, -1)) stage_view(L, &c, -1, v->view, v->name_field, 0,
+                                        NULL);
+      lua_pop(L, 1);
+      continue;
+    }
+    if (!push_method(L, 2, "processes")) continue;
+    call_view(L, 2);
+    int procs = lua_gettop(L);
+    lua_Integer n = lua_istable(L, procs) ? (lua_Integer)lua_rawlen(L, procs)
+                                          : 0;
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, procs, i);
+      int p = lua_gettop(L);
+      if ((lua_istable(L, p) || lua_isuserdata(L, p)) &&
+          push_method(L, p, v->view)) {
+        call_view(L, p);                 /* nil, "STATUS_…": exited, skip */
+        lua_getfield(L, p, "pid");
+        lua_getfield(L, p, "name");
+        if (!lua_isnil(L, -3))
+          stage_view(L, &c, -3, v->view, v->name_field, lua_tointeger(L, -2),
+                     lua_tostring(L, -1));
+        lua_pop(L, 3);
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  sqlite3_finalize(*pst);
+  *pst = NULL;
+  lua_pushinteger(L, c.rows);
+  return 1;
+}
+
+/* rec:snapshot(label, view, rows) → rows stored: a view the experiment
+** computed itself (rows as stage_view takes them). */
+static int snapshot_rows(lua_State *L, pl_rec *r) {
   const char *label = luaL_checkstring(L, 2);
   const char *view = luaL_checkstring(L, 3);
   luaL_checktype(L, 4, LUA_TTABLE);
   lua_settop(L, 4);
+  snap_ctx c = { r->db->db, NULL, 0, 0, 0 };
+  c.snapshot_no = stage_snapshot(L, r, label, 0, 0, 0);
   sqlite3_stmt **pst = push_stmt_holder(L);
-  if (sqlite3_prepare_v2(r->db->db, "INSERT INTO snapshot(run_id, label, "
-                         "view, row_json) VALUES (?, ?, ?, ?)", -1, pst,
-                         NULL) != SQLITE_OK)
-    return stmt_fail(L, r->db->db, pst, "snapshot");
-  sqlite3_stmt *st = *pst;
-  lua_Integer n = (lua_Integer)lua_rawlen(L, 4);
-  int rc = SQLITE_DONE;
-  for (lua_Integer i = 1; i <= n && rc == SQLITE_DONE; i++) {
-    lua_rawgeti(L, 4, i);
-    if (!lua_istable(L, -1))
-      return luaL_error(L, "snapshot: row %I is not a table", i);
-    size_t len;
-    push_flat_json(L, -1, "snapshot row");
-    const char *json = lua_tolstring(L, -1, &len);
-    sqlite3_bind_int64(st, 1, r->run_id);
-    sqlite3_bind_text(st, 2, label, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, view, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, json, (int)len, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    lua_pop(L, 2);
-  }
-  if (rc != SQLITE_DONE) return stmt_fail(L, r->db->db, pst, "snapshot");
-  sqlite3_finalize(st);
+  prepare_row_insert(L, &c, pst);
+  stage_view(L, &c, 4, view, "name", 0, NULL);
+  sqlite3_finalize(*pst);
   *pst = NULL;
-  return 0;
+  lua_pushinteger(L, c.rows);
+  return 1;
+}
+
+/* rec:snapshot(sys, label) or rec:snapshot(label, view, rows) */
+static int rec_snapshot(lua_State *L) {
+  pl_rec *r = check_rec(L, 1);
+  if (lua_type(L, 2) == LUA_TSTRING) return snapshot_rows(L, r);
+  return snapshot_system(L, r);
 }
 
 /* ------------------------------------------------------------- sampling */
@@ -1056,7 +1364,7 @@ static int sampler(void *ud, mm_system *sys) {
   for (const mm_stat_field *f = mm_sstats_fields; f->name && rc == SQLITE_OK;
        f++) {
     snprintf(key, sizeof key, "sys.%s", f->name);
-    rc = insert_series(r->db, r->run_id, key, step,
+    rc = insert_series(r->db, key, step,
                        (double)field_at(&ss, f->offset));
   }
   uint32_t n = mm_process_count(sys);
@@ -1070,7 +1378,7 @@ static int sampler(void *ud, mm_system *sys) {
     else snprintf(label, sizeof label, "%u", (unsigned)pid);
     for (size_t i = 0; i < r->nproc && rc == SQLITE_OK; i++) {
       snprintf(key, sizeof key, "%s.%s", label, r->proc_name[i]);
-      rc = insert_series(r->db, r->run_id, key, step,
+      rc = insert_series(r->db, key, step,
                          (double)field_at(&ps, r->proc_off[i]));
     }
   }
@@ -1134,32 +1442,100 @@ static int rec_sample(lua_State *L) {
 
 /* ---------------------------------------------------------------- finish */
 
-/* Records the outcome of the Rec at stack index 1 and commits. Returns
-** NULL or an error message (pushed on the stack). */
+/* Runs one statement of the commit, binding ?1 and ?2 (when the statement
+** has them) to a and b. Returns an SQLite code (SQLITE_OK when done). */
+static int commit_step(sqlite3 *db, const char *sql, sqlite3_int64 a,
+                       sqlite3_int64 b) {
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if (rc != SQLITE_OK) return rc;
+  int n = sqlite3_bind_parameter_count(st);
+  if (n >= 1) sqlite3_bind_int64(st, 1, a);
+  if (n >= 2) sqlite3_bind_int64(st, 2, b);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Inside the commit transaction: the largest snapshot_id in the file. */
+static int max_snapshot_id(sqlite3 *db, sqlite3_int64 *out) {
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(snapshot_id), 0) "
+                              "FROM main.snapshot", -1, &st, NULL);
+  if (rc != SQLITE_OK) return rc;
+  rc = sqlite3_step(st);
+  *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Copies the staged run into the results file (invariant 2): a rerun of
+** the same point replaces the old one (and, by cascade, everything
+** recorded for it). Sets r->run_id. The transaction is open. */
+static int copy_staged(pl_rec *r, int ok, const char *err) {
+  sqlite3 *db = r->db->db;
+  sqlite3_stmt *st;
+  sqlite3_int64 id, base = 0;
+  int rc = commit_step(db, "DELETE FROM main.run WHERE run_key IN "
+                       "(SELECT run_key FROM temp.pl_stage_run)", 0, 0);
+  if (rc != SQLITE_OK) return rc;
+  rc = sqlite3_prepare_v2(db, "INSERT INTO main.run(run_key, experiment, "
+      "status, seed, repetition, params_json, started_at, finished_at, host, "
+      "version, error) SELECT run_key, experiment, ?1, seed, repetition, "
+      "params_json, started_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), host, "
+      "version, ?2 FROM temp.pl_stage_run", -1, &st, NULL);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_text(st, 1, ok ? "ok" : "failed", -1, SQLITE_STATIC);
+  if (!ok) sqlite3_bind_text(st, 2, err ? err : "failed", -1,
+                             SQLITE_TRANSIENT);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return rc;
+  if (sqlite3_changes(db) != 1) return SQLITE_CORRUPT;   /* staging lost */
+  id = sqlite3_last_insert_rowid(db);
+  static const char *const copies[] = {
+    "INSERT INTO main.param(run_id, key, value, value_num) "
+    "SELECT ?1, key, value, value_num FROM temp.pl_stage_param",
+    "INSERT INTO main.metric(run_id, key, value) "
+    "SELECT ?1, key, value FROM temp.pl_stage_metric",
+    "INSERT INTO main.series(run_id, key, step, value) "
+    "SELECT ?1, key, step, value FROM temp.pl_stage_series ORDER BY rowid",
+    "INSERT INTO main.snapshot(snapshot_id, run_id, label, step, page_size) "
+    "SELECT ?2 + snapshot_no, ?1, label, step, page_size "
+    "FROM temp.pl_stage_snapshot",
+    "INSERT INTO main.snapshot_row(snapshot_id, view, pid, process, row_no, "
+    "row_json) SELECT ?2 + snapshot_no, view, pid, process, row_no, row_json "
+    "FROM temp.pl_stage_snapshot_row",
+    NULL
+  };
+  rc = max_snapshot_id(db, &base);
+  for (size_t i = 0; copies[i] && rc == SQLITE_OK; i++)
+    rc = commit_step(db, copies[i], id, base);
+  if (rc == SQLITE_OK) r->run_id = id;
+  return rc;
+}
+
+/* Records the outcome of the Rec at stack index 1: copies the staged run
+** into the file in one transaction. Returns NULL or an error message
+** (pushed on the stack); either way the run has ended and the staging is
+** empty. */
 static const char *rec_commit(lua_State *L, pl_rec *r, int ok,
                               const char *err) {
   pl_db *d = r->db;
-  sqlite3_stmt *st;
   sampler_off(L, r, 1);
-  int rc = sqlite3_prepare_v2(d->db, "UPDATE run SET status = ?, error = ?, "
-      "finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE run_id = ?",
-      -1, &st, NULL);
+  int rc = exec_sql(d->db, "BEGIN IMMEDIATE");
   if (rc == SQLITE_OK) {
-    sqlite3_bind_text(st, 1, ok ? "ok" : "failed", -1, SQLITE_STATIC);
-    if (!ok) sqlite3_bind_text(st, 2, err ? err : "failed", -1,
-                               SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, r->run_id);
-    rc = sqlite3_step(st);
-    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-    sqlite3_finalize(st);
+    rc = copy_staged(r, ok, err);
+    if (rc == SQLITE_OK) rc = exec_sql(d->db, "COMMIT");
   }
-  if (rc == SQLITE_OK) rc = exec_sql(d->db, "COMMIT");
   const char *msg = NULL;
   if (rc != SQLITE_OK) {
     msg = lua_pushfstring(L, "results database: finish: %s",
-                          sqlite3_errmsg(d->db));
-    exec_sql(d->db, "ROLLBACK");
+                          rc == SQLITE_CORRUPT ? "the staged run is gone"
+                                               : sqlite3_errmsg(d->db));
+    if (!sqlite3_get_autocommit(d->db)) exec_sql(d->db, "ROLLBACK");
   }
+  exec_sql(d->db, STAGE_CLEAR_SQL);
   d->active = NULL;
   r->db = NULL;
   return msg;
@@ -1200,7 +1576,8 @@ static int rec_index(lua_State *L) {
   pl_rec *r = to_rec(L, 1);
   const char *k = luaL_checkstring(L, 2);
   if (strcmp(k, "run_id") == 0) {
-    lua_pushinteger(L, (lua_Integer)r->run_id);
+    if (r->run_id) lua_pushinteger(L, (lua_Integer)r->run_id);
+    else lua_pushnil(L);                 /* known once committed */
   } else if (strcmp(k, "run_key") == 0) {
     lua_pushstring(L, r->run_key);
   } else {
@@ -1213,8 +1590,29 @@ static int rec_index(lua_State *L) {
 
 static int rec_tostring(lua_State *L) {
   pl_rec *r = to_rec(L, 1);
-  lua_pushfstring(L, "Rec (run %I, %s)", (lua_Integer)r->run_id,
-                  r->db ? "in flight" : "finished");
+  if (r->db || !r->run_id)
+    lua_pushfstring(L, "Rec (%s, key %s)", r->db ? "in flight" : "abandoned",
+                    r->run_key);
+  else
+    lua_pushfstring(L, "Rec (run %I, finished)", (lua_Integer)r->run_id);
+  return 1;
+}
+
+/* ================================================================ isatty */
+
+/* pagelab.isatty(fd | file) → true when it is a terminal: the command line
+** draws progress bars only there. */
+static int l_isatty(lua_State *L) {
+  int fd;
+  luaL_Stream *s = luaL_testudata(L, 1, LUA_FILEHANDLE);
+  if (s) {
+    if (!s->closef) return luaL_argerror(L, 1, "attempt to use a closed file");
+    fd = fileno(s->f);
+  } else {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    fd = n < 0 || n > INT32_MAX ? -1 : (int)n;
+  }
+  lua_pushboolean(L, fd >= 0 && isatty(fd));
   return 1;
 }
 
@@ -1273,5 +1671,7 @@ int pl_open_recorder(lua_State *L) {
   lua_pushinteger(L, PL_RESULTS_SCHEMA_VERSION);
   lua_setfield(L, -2, "SCHEMA_VERSION");
   lua_setfield(L, -2, "results");
+  lua_pushcfunction(L, l_isatty);
+  lua_setfield(L, -2, "isatty");
   return 0;
 }

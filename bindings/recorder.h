@@ -12,11 +12,12 @@
 #include <lua.h>
 
 /* Bumped whenever the schema changes incompatibly; a database whose
-** meta.schema_version is newer than this is refused. */
-#define PL_RESULTS_SCHEMA_VERSION 1
+** meta.schema_version is newer than this is refused; an older one is
+** migrated when opened for writing. 2: snapshot + snapshot_row tables. */
+#define PL_RESULTS_SCHEMA_VERSION 2
 
-/* With the module table at the top of the stack, sets its field `results`
-** (open, run_key, SCHEMA_VERSION) and registers the Db and Rec metatables.
+/* With the module table at the top of the stack, sets its fields `results`
+** (open, run_key, SCHEMA_VERSION) and `isatty`, and registers the Db and Rec metatables.
 ** Leaves the stack as it found it. Returns 0. Raises only on out of memory. */
 int pl_open_recorder(lua_State *L);
 

@@ -178,7 +178,9 @@ static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
     if ((v & need_bits[kind]) == need_bits[kind]) {
       leaf->pte[i] = v | set_bits[kind];
       p->st.hits++;
-      if (sys->pol_ops->needs_hits)
+      /* Locked pages (large pages, non-paged pool) are in no working set:
+      ** their slot is MM_NIL. */
+      if (sys->pol_ops->needs_hits && leaf->wsslot[i] != MM_NIL)
         sys->pol_ops->hit(sys, p, p->ws.pol, leaf->wsslot[i]);
       r = MM_HIT;
       goto done;

@@ -73,6 +73,7 @@ mm_status large_alloc(mm_system *sys, mm_process *p, uint64_t base,
       e->slot = MM_NIL;
       mm_leaf *leaf = pt_leaf(p, sys, vpn);
       leaf->pte[vpn - leaf->base_vpn] = bits | ((mm_pte)f << PTE_PAYLOAD_SHIFT);
+      leaf->wsslot[vpn - leaf->base_vpn] = MM_NIL;   /* in no working set */
       leaf->live++;
     }
   }

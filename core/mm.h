@@ -378,7 +378,8 @@ typedef struct mm_sstats {
       zeroed_on_demand, wsm_runs, wsm_trimmable, trimmed, faults,
       demand_zero, soft, hard, cow, guard, access_violations, refs,
       page_table_pages, tlb_misses, processes, system_ws_size,
-      system_faults;
+      system_faults, paged_pool_pages, nonpaged_pool_pages,
+      paged_pool_resident;
   uint64_t standby_by_priority[8];
 } mm_sstats;
 

@@ -388,7 +388,8 @@ static pe_status parse_headers(parser *p, uint32_t *sect_off) {
   }
 
   *sect_off = opt + opt_size;
-  uint64_t sect_end = (uint64_t)*sect_off + (uint64_t)nsec * SECTION_HEADER_SIZE;
+  uint64_t sect_end = (uint64_t)*sect_off
+                    + (uint64_t)nsec * SECTION_HEADER_SIZE;
   if (sect_end > len)
     return BAD(p, "section table (%u entries at 0x%x) runs past the end of "
                "the %zu-byte file", nsec, *sect_off, len);

@@ -101,7 +101,7 @@ typedef struct pe_dir {
 } pe_dir;
 
 typedef struct pe_section {
-  char     name[9];                  /* up to 8 bytes of the raw name, NUL-ended */
+  char     name[9];                  /* the raw name (8 bytes), NUL-ended */
   uint32_t va;                       /* VirtualAddress (an RVA) */
   uint32_t virtual_size;             /* VirtualSize as stored */
   uint32_t raw_size;                 /* SizeOfRawData */
@@ -237,8 +237,8 @@ size_t pe_page_bitmap_bytes(const pe_image *pe, uint32_t page_size);
 ** that was written, sets bit (rva / page_size) of pages (byte i / 8, bit
 ** i % 8); bits are only ever set, so a caller may accumulate. pages may be
 ** NULL; otherwise pages_len must be >= pe_page_bitmap_bytes(). Moving to
-** the current base changes nothing. Fails with PE_STATUS_INVALID_PARAMETER for a
-** short buffer, a bad page_size, or a new_base that does not fit a PE32
+** the current base changes nothing. Fails with PE_STATUS_INVALID_PARAMETER
+** for a short buffer, a bad page_size, or a new_base that does not fit a PE32
 ** image; PE_STATUS_INVALID_IMAGE_FORMAT when a relocation would write
 ** outside the image, its type is unknown, or the image has its relocations
 ** stripped. On failure nothing is written and err names the problem. */

@@ -5,7 +5,7 @@
 ** system (WINDOWS.md A.13, seed notes "Kernel Heaps"). Callers allocate
 ** tagged blocks the way drivers call ExAllocatePoolWithTag:
 **
-**   - a request of at most MM_POOL_MAX_ALLOC bytes (page size - header -
+**   - a request of at most POOL_MAX_ALLOC bytes (page size - header -
 **     one block) is a small block carved from a pool page: it starts with
 **     a one-block header and is rounded up to the block granularity (8
 **     bytes on the 32-bit profiles, 16 on x64), and never crosses a page;

@@ -423,6 +423,16 @@ mm_status mm_section_create(mm_system *sys, const mm_section_config *cfg,
   }
   uint64_t size = cfg->size ? cfg->size : file->size;
   uint64_t npages = pages_of(sys, size);
+  /* A.6.3: a SEC_COMMIT section past the commit limit fails on commit
+  ** first (512 GB gives STATUS_COMMITMENT_LIMIT). */
+  if (!file && (attr & MM_SEC_COMMIT) &&
+      npages > sys->commit_limit - sys->commit_charge)
+    return mm_fail(sys, MM_STATUS_COMMITMENT_LIMIT,
+                   "a SEC_COMMIT section of %llu pages would pass the commit "
+                   "limit (%llu of %llu pages charged, A.6.3)",
+                   (unsigned long long)npages,
+                   (unsigned long long)sys->commit_charge,
+                   (unsigned long long)sys->commit_limit);
   if (npages >= (1ull << SEG_PAGE_BITS))
     return mm_fail(sys, MM_STATUS_SECTION_TOO_BIG,
                    "section of %llu pages: pagelab simulates sections of "
@@ -628,6 +638,9 @@ mm_status mm_map_view(mm_system *sys, mm_pid pid, mm_handle h, uint64_t *base,
                    "offset %#llx is at or past the end of the %#llx-byte "
                    "section (A.11.5)", (unsigned long long)offset,
                    (unsigned long long)s->size);
+  if (*size == UINT64_MAX)
+    return mm_fail(sys, MM_STATUS_INVALID_PARAMETER_3,
+                   "view size %#llx (A.11.5)", (unsigned long long)*size);
   uint64_t want = *size ? *size : s->size - offset;
   if (want > s->size - offset)
     return mm_fail(sys, MM_STATUS_INVALID_VIEW_SIZE,
@@ -816,10 +829,13 @@ mm_status view_commit(mm_system *sys, mm_process *p, int vi, uint64_t lo,
   if (g->kind != SEG_PAGEFILE)
     return mm_fail(sys, MM_STATUS_ACCESS_DENIED,
                    "committing in a view of a file is refused (A.11.8)");
-  if (!prot_valid(prot) || !view_prot_allowed(v->alloc_protect, prot))
+  /* The section's protection bounds the commit, not the view's: a view
+  ** mapped no-access commits read-write pages (A.11.8, R-api-MVS). */
+  uint32_t sp = sys->sections[view->section - 1].protect;
+  if (!prot_valid(prot) || !view_prot_allowed(sp, prot))
     return mm_fail(sys, MM_STATUS_INVALID_PAGE_PROTECTION,
-                   "protection %#x is not compatible with the view's %#x "
-                   "(A.4.5)", prot, v->alloc_protect);
+                   "protection %#x is not compatible with the section's %#x "
+                   "(A.4.5)", prot, sp);
   uint64_t first = view->first + (lo - v->start), n = 0;
   for (uint64_t k = 0; k < hi - lo; k++)
     if (!pte_committed(g->proto[first + k])) n++;

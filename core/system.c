@@ -227,8 +227,8 @@ mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
     return create_fail(err, errlen, MM_STATUS_NO_MEMORY,
                        "out of memory for the System process");
   }
-  /* A.6.1: commit limit = RAM + page files, less what the system keeps
-  ** resident (the pools subtract what they pin). */
+  /* A.6.1: commit limit = RAM + page files. Kernel pool pages charge
+  ** commit like any other allocation (pool.c), so the limit stays put. */
   sys->commit_limit = nframes + slots;
   if (pool_init(sys) != 0) {
     snprintf(msg, sizeof msg, "%s", sys->err);
@@ -492,7 +492,9 @@ const mm_stat_field mm_sstats_fields[] = {
   F(mm_sstats, cow), F(mm_sstats, guard), F(mm_sstats, access_violations),
   F(mm_sstats, refs), F(mm_sstats, page_table_pages), F(mm_sstats, tlb_misses),
   F(mm_sstats, processes), F(mm_sstats, system_ws_size),
-  F(mm_sstats, system_faults), { NULL, 0 }
+  F(mm_sstats, system_faults), F(mm_sstats, paged_pool_pages),
+  F(mm_sstats, nonpaged_pool_pages), F(mm_sstats, paged_pool_resident),
+  { NULL, 0 }
 };
 #undef F
 
@@ -573,6 +575,12 @@ void mm_system_stats(const mm_system *sys, mm_sstats *o) {
     trimmed += ps.trimmed;
   }
   o->trimmed = trimmed;
+  mm_pool_stats pk;
+  mm_pool_kind_stats(sys, MM_POOL_PAGED, &pk);
+  o->paged_pool_pages = pk.pages;
+  o->paged_pool_resident = pk.resident_pages;
+  mm_pool_kind_stats(sys, MM_POOL_NONPAGED, &pk);
+  o->nonpaged_pool_pages = pk.pages;
   o->faults = o->demand_zero + o->soft + o->hard + o->cow + o->guard +
               o->access_violations;
 }

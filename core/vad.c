@@ -806,9 +806,17 @@ mm_status mm_protect(mm_system *sys, mm_pid pid, uint64_t *base,
                    "large pages at %#llx are always read/write (A.14)",
                    U(va_of(sys, v->start)));
   uint32_t want = protect;
+  uint64_t n = count_committed(sys, p, lo, hi);
+  /* A.11.8: an uncommitted page of a section view refuses protection
+  ** changes with STATUS_SECTION_PROTECTION (R-api-MVS), before any check
+  ** of the protection asked for. */
+  if (v->type != VAD_PRIVATE && !(v->flags & VAD_F_SYSTEM) && n != hi - lo)
+    return mm_fail(sys, MM_STATUS_SECTION_PROTECTION,
+                   "%llu of the %llu pages of the view at %#llx-%#llx are "
+                   "not committed in the section (A.11.8)", U(hi - lo - n),
+                   U(hi - lo), U(va_of(sys, lo)), U(va_of(sys, hi) - 1));
   st = protect_fits(sys, v, &want);
   if (st) return st;
-  uint64_t n = count_committed(sys, p, lo, hi);
   if (n != hi - lo)
     return mm_fail(sys, MM_STATUS_NOT_COMMITTED,
                    "%llu of the %llu pages of %#llx-%#llx are not committed "

@@ -16,6 +16,10 @@ M.commands = {
   { name = "help",  module = "pagelab.cmd_help" },
   { name = "query", module = "pagelab.cmd_query" },
   { name = "trace", module = "pagelab.cmd_trace" },
+  { name = "sweep", module = "pagelab.cmd_sweep" },
+  { name = "merge", module = "pagelab.cmd_merge" },
+  { name = "plot",  module = "pagelab.cmd_plot" },
+  { name = "show",  module = "pagelab.cmd_show" },
 }
 
 function M.find(name)

@@ -605,6 +605,30 @@ static void wsclock_trims_only_old(void **state) {
   END(sys);
 }
 
+/* τ = 0 means trim_age × refs_per_second: here 3 × 100 references, so
+** pages the manager stamped at t = 100 leave the window at t = 400. */
+static void wsclock_default_tau(void **state) {
+  (void)state;
+  pol pl = { "wsclock", true, 0, 0 };
+  mm_config cfg;
+  cfg_for(&cfg, &pl);
+  cfg.tune.refs_per_second = 100;
+  cfg.tune.trim_age = 3;
+  cfg.tune.plenty_free_pages = 100000;
+  cfg.tune.min_free_pages = 0;
+  mm_system *sys = sys_make(&cfg);
+  mm_pid p = proc_make(sys, 1, 2, false, 8);
+  for (int pg = 0; pg < 6; pg++) pol_access(sys, p, pg);
+  mm_pstats ps;
+  assert_status(mm_tick(sys, 294), MM_STATUS_SUCCESS);     /* t = 300 */
+  mm_process_stats(sys, p, &ps);
+  assert_int_equal(ps.ws_size, 6);
+  assert_status(mm_tick(sys, 100), MM_STATUS_SUCCESS);     /* t = 400 */
+  mm_process_stats(sys, p, &ps);
+  assert_int_equal(ps.ws_size, 2);
+  END(sys);
+}
+
 /* ------------------------------------------------ the manager's policies */
 
 /* With memory low, the working-set manager shrinks a set above its
@@ -765,6 +789,7 @@ int main(void) {
     cmocka_unit_test(random_uniform),
     cmocka_unit_test(wsclock_keeps_window),
     cmocka_unit_test(wsclock_trims_only_old),
+    cmocka_unit_test(wsclock_default_tau),
     cmocka_unit_test(wsm_trims_every_policy),
     cmocka_unit_test(shrink_every_policy),
     cmocka_unit_test(select_contract),

@@ -61,7 +61,7 @@ static void pagefile_section_rules(void **state) {
     { MM_PAGE_READWRITE, MM_SEC_FILE | MM_SEC_COMMIT, 4096, MM_STATUS_INVALID_PARAMETER_6 },
     { MM_PAGE_READWRITE, MM_SEC_IMAGE, 4096, MM_STATUS_INVALID_FILE_FOR_SECTION },
     { MM_PAGE_READWRITE, MM_SEC_COMMIT, 0, MM_STATUS_INVALID_PARAMETER_4 },
-    { MM_PAGE_READWRITE, MM_SEC_COMMIT, GiB(64), MM_STATUS_SECTION_TOO_BIG },
+    { MM_PAGE_READWRITE, MM_SEC_RESERVE, GiB(64), MM_STATUS_SECTION_TOO_BIG },
     { MM_PAGE_READWRITE, MM_SEC_COMMIT, MiB(100), MM_STATUS_COMMITMENT_LIMIT },
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -294,6 +294,43 @@ static void reserve_section_commit(void **state) {
   END(sys);
 }
 
+/* A.11.8 (R-api-MVS Test_PageFileSection): a SEC_RESERVE view mapped
+** no-access; protecting an uncommitted page is a section-protection
+** error; committing takes the section's protections, not the view's. */
+static void reserve_view_noaccess(void **state) {
+  (void)state;
+  mm_system *sys = csys(true);
+  mm_pid p = tu_process(sys);
+  mm_handle s = psection(sys, MiB(8), MM_PAGE_READWRITE, MM_SEC_RESERVE, NULL);
+  uint64_t v = 0, n = MiB(1);
+  assert_status(mm_map_view(sys, p, s, &v, 0, &n, MM_PAGE_NOACCESS, 0, 0),
+                MM_STATUS_SUCCESS);
+  uint64_t b = v, sz = 4096;
+  uint32_t old;
+  assert_status(mm_protect(sys, p, &b, &sz, MM_PAGE_READWRITE, &old),
+                MM_STATUS_SECTION_PROTECTION);
+  b = v; sz = 4096;
+  assert_status(mm_allocate(sys, p, &b, &sz, MM_MEM_COMMIT, MM_PAGE_READWRITE),
+                MM_STATUS_SUCCESS);
+  assert_status(mm_write(sys, p, v, "ok", 2, NULL), MM_STATUS_SUCCESS);
+  b = v + 4096; sz = 4096;
+  assert_status(mm_allocate(sys, p, &b, &sz, MM_MEM_COMMIT, MM_PAGE_READONLY),
+                MM_STATUS_SUCCESS);
+  assert_int_equal(mm_access(sys, p, v + 4096, MM_READ), MM_DEMAND_ZERO);
+  assert_int_equal(mm_access(sys, p, v + 4096, MM_WRITE), MM_ACCESS_VIOLATION);
+  b = v + 8192; sz = 4096;
+  assert_status(mm_allocate(sys, p, &b, &sz, MM_MEM_COMMIT,
+                            MM_PAGE_EXECUTE_READWRITE),
+                MM_STATUS_INVALID_PAGE_PROTECTION);
+  b = 0; n = UINT64_MAX;
+  assert_status(mm_map_view(sys, p, s, &b, 0, &n, MM_PAGE_READWRITE, 0, 0),
+                MM_STATUS_INVALID_PARAMETER_3);
+  mm_section_config big = { GiB(512), MM_PAGE_READWRITE, MM_SEC_COMMIT, 0, NULL };
+  mm_handle h;
+  assert_status(mm_section_create(sys, &big, &h, NULL), MM_STATUS_COMMITMENT_LIMIT);
+  END(sys);
+}
+
 /* File-backed sections: exact size, growth, first touch reads the file,
 ** dirty pages go back by flush and by the writer. */
 static void file_sections(void **state) {
@@ -456,6 +493,7 @@ int main(void) {
     cmocka_unit_test(pagefile_section_rules), cmocka_unit_test(named_sections),
     cmocka_unit_test(view_rules), cmocka_unit_test(two_processes_share),
     cmocka_unit_test(copy_on_write), cmocka_unit_test(reserve_section_commit),
+    cmocka_unit_test(reserve_view_noaccess),
     cmocka_unit_test(file_sections), cmocka_unit_test(file_pages_cached),
     cmocka_unit_test(shared_trim_and_pagefile),
   };

@@ -307,11 +307,14 @@ describe("pagelab.results", function()
 
     it("stores snapshots as JSON rows", function()
       local rec = db:begin_run{ experiment = "e" }
-      rec:snapshot("end", "vmmap", { { base = 65536, state = "commit" }, { base = 131072, state = "free" } })
+      assert.equal(2, rec:snapshot("end", "vmmap", { { base = 65536, state = "commit" },
+                                                     { base = 131072, state = "free" } }))
       rec:finish(true)
-      local rows = db:query("SELECT label, view, row_json FROM snapshot ORDER BY rowid")
+      local rows = db:query("SELECT label, view, row_no, row_json FROM snapshot_rows ORDER BY row_no")
       assert.equal(2, #rows)
+      assert.equal("end", rows[1].label)
       assert.equal("vmmap", rows[1].view)
+      assert.equal(2, rows[2].row_no)
       assert.equal('{"base":65536,"state":"commit"}', rows[1].row_json)
     end)
   end)
