@@ -298,32 +298,13 @@ mm_status image_map(mm_system *sys, mm_process *p, mm_handle h,
   uint64_t charge = 0;
   for (uint64_t pg = 0; pg < npages; pg++)
     if (prot_is_writecopy(g->pprot[pg] & 0xFF)) charge++;
-  mm_view *view = calloc(1, sizeof *view);
-  if (!view) return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory");
-  for (uint64_t k = 0; k < npages; k++)
-    if (!pt_ensure(sys, p, lo + k)) {
-      pt_prune(sys, p, lo, lo + npages);
-      free(view);
-      return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory for page tables");
-    }
-  if (charge && (st = commit_charge(sys, p, charge)) != 0) {
-    pt_prune(sys, p, lo, lo + npages);
-    free(view);
-    return st;
-  }
-  mm_vad v = { lo, lo + npages, MM_PAGE_EXECUTE_WRITECOPY, VAD_IMAGE, 0, 0, view };
-  st = vad_insert(sys, p, &v);
-  if (st) {
-    if (charge) commit_return(sys, p, charge);
-    pt_prune(sys, p, lo, lo + npages);
-    free(view);
-    return st;
-  }
+  mm_view *view;
+  st = view_insert(sys, p, lo, npages, MM_PAGE_EXECUTE_WRITECOPY, VAD_IMAGE,
+                   charge, 0, &view);
+  if (st) return st;
   view->section = h;
   view->seg = s->seg;
   view->first = 0;
-  view->charged = charge;
-  p->view_commit += charge;
   for (uint64_t k = 0; k < npages; k++) {
     mm_leaf *leaf = pt_leaf(p, sys, lo + k);
     mm_pte *pte = &leaf->pte[lo + k - leaf->base_vpn];

@@ -503,6 +503,12 @@ mm_status view_commit(mm_system *sys, mm_process *p, int vi, uint64_t lo,
                       uint64_t hi, uint32_t prot);
 /* Unmaps every view of p (process exit). */
 void view_unmap_all(mm_system *sys, mm_process *p);
+/* Inserts a view VAD of npages at lo with its page tables, charging
+** `charge` pages to p (write-copy) and section_commit to the system; on
+** failure nothing is changed. The caller fills the PTEs. */
+mm_status view_insert(mm_system *sys, mm_process *p, uint64_t lo,
+                      uint64_t npages, uint32_t alloc_protect, uint8_t type,
+                      uint64_t charge, uint64_t section_commit, mm_view **out);
 /* Unmaps the view VAD vi of p. */
 void view_unmap(mm_system *sys, mm_process *p, int vi);
 /* Shared by section.c and image.c. */

@@ -591,6 +591,37 @@ static bool view_prot_allowed(uint32_t sp, uint32_t vp) {
 
 #define view_of view_at
 
+mm_status view_insert(mm_system *sys, mm_process *p, uint64_t lo,
+                      uint64_t npages, uint32_t alloc_protect, uint8_t type,
+                      uint64_t charge, uint64_t section_commit, mm_view **out) {
+  mm_status st;
+  mm_view *view = calloc(1, sizeof *view);
+  if (!view) return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory");
+  for (uint64_t k = 0; k < npages; k++)
+    if (!pt_ensure(sys, p, lo + k)) {
+      st = mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory for page tables");
+      goto undo_tables;
+    }
+  if (charge && (st = commit_charge(sys, p, charge)) != 0) goto undo_tables;
+  if (section_commit && (st = commit_charge(sys, NULL, section_commit)) != 0)
+    goto undo_charge;
+  mm_vad v = { lo, lo + npages, alloc_protect, type, 0, 0, view };
+  st = vad_insert(sys, p, &v);
+  if (st) goto undo_section;
+  view->charged = charge;
+  p->view_commit += charge;
+  *out = view;
+  return MM_STATUS_SUCCESS;
+undo_section:
+  if (section_commit) commit_return(sys, NULL, section_commit);
+undo_charge:
+  if (charge) commit_return(sys, p, charge);
+undo_tables:
+  pt_prune(sys, p, lo, lo + npages);
+  free(view);
+  return st;
+}
+
 mm_status mm_map_view(mm_system *sys, mm_pid pid, mm_handle h, uint64_t *base,
                       uint64_t offset, uint64_t *size, uint32_t protect,
                       uint64_t commit_size, uint32_t type) {
@@ -669,36 +700,12 @@ mm_status mm_map_view(mm_system *sys, mm_pid pid, mm_handle h, uint64_t *base,
   if (gp == 0) gp = 1;
   mm_status st = vad_place(sys, p, &lo, npages, gp, (type & MM_MEM_TOP_DOWN) != 0);
   if (st) return st;
-  mm_view *view = calloc(1, sizeof *view);
-  if (!view) return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory");
-  for (uint64_t k = 0; k < npages; k++)
-    if (!pt_ensure(sys, p, lo + k)) {
-      pt_prune(sys, p, lo, lo + npages);
-      free(view);
-      return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory for page tables");
-    }
   /* A.6.2: a write-copy view is charged whole: any page may become a
   ** private copy. */
-  if (cow && (st = commit_charge(sys, p, npages)) != 0) {
-    pt_prune(sys, p, lo, lo + npages);
-    free(view);
-    return st;
-  }
-  if (ncommit && (st = commit_charge(sys, NULL, ncommit)) != 0) {
-    if (cow) commit_return(sys, p, npages);
-    pt_prune(sys, p, lo, lo + npages);
-    free(view);
-    return st;
-  }
-  mm_vad v = { lo, lo + npages, protect, VAD_MAPPED, 0, 0, view };
-  st = vad_insert(sys, p, &v);
-  if (st) {
-    if (ncommit) commit_return(sys, NULL, ncommit);
-    if (cow) commit_return(sys, p, npages);
-    pt_prune(sys, p, lo, lo + npages);
-    free(view);
-    return st;
-  }
+  mm_view *view;
+  st = view_insert(sys, p, lo, npages, protect, VAD_MAPPED, cow ? npages : 0,
+                   ncommit, &view);
+  if (st) return st;
   /* From here nothing fails. */
   for (uint64_t k = 0; k < cpages; k++)
     if (!pte_committed(g->proto[first + k])) g->proto[first + k] = PTE_C;
@@ -706,10 +713,6 @@ mm_status mm_map_view(mm_system *sys, mm_pid pid, mm_handle h, uint64_t *base,
   view->section = h;
   view->seg = s->seg;
   view->first = first;
-  if (cow) {
-    view->charged = npages;
-    p->view_commit += npages;
-  }
   for (uint64_t k = 0; k < npages; k++) {
     mm_leaf *leaf = pt_leaf(p, sys, lo + k);
     mm_pte *pte = &leaf->pte[lo + k - leaf->base_vpn];
