@@ -18,25 +18,21 @@ export TMPDIR=$work
 SWEEP=(sweep "$top/experiments/sweep_policies.lua"
        -p ws_max=256KiB,512KiB,1MiB,2MiB -p policy=aging,fifo,clock,lru -p refs=4000000)
 
-now() { date +%s.%N; }
-run() {   # run JOBS → seconds of wall time
-  local t0 t1
-  t0=$(now)
-  "$PL" "${SWEEP[@]}" -j "$1" --db "$work/j$1.db" >"$work/j$1.out" 2>&1 \
-    || { cat "$work/j$1.out" >&2; exit 1; }
-  t1=$(now)
-  echo "$t1 - $t0" | bc -l
+run() {   # run JOBS → "wall user sys" seconds (the workers included)
+  local TIMEFORMAT='%R %U %S'
+  { time "$PL" "${SWEEP[@]}" -j "$1" --db "$work/j$1.db" >"$work/j$1.out" 2>&1 \
+      || { cat "$work/j$1.out" >&2; exit 1; }; } 2>&1
 }
 
 echo "sweep_speedup: 16 points of sweep_policies, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-t1=$(run 1)
-t2=$(run 2)
+read -r t1 u1 s1 <<<"$(run 1)"
+read -r t2 u2 s2 <<<"$(run 2)"
 per_run() { sqlite3 "$work/j$1.db" "SELECT printf('%.2f', avg((julianday(finished_at) - julianday(started_at)) * 86400)) FROM run"; }
 same=$( [ "$(sqlite3 "$work/j1.db" "SELECT run_key, key, value FROM run JOIN metric USING (run_id) ORDER BY 1, 2" | md5sum)" = \
           "$(sqlite3 "$work/j2.db" "SELECT run_key, key, value FROM run JOIN metric USING (run_id) ORDER BY 1, 2" | md5sum)" ] \
         && echo "identical" || echo "DIFFERENT")
 # a point that takes longer under -j 2 than under -j 1 means the cores were
 # busy with something else: the ratio then measures the machine, not pagelab
-printf '  -j 1  %6.2f s   (%s s a point)\n' "$t1" "$(per_run 1)"
-printf '  -j 2  %6.2f s   (%s s a point; results %s)\n' "$t2" "$(per_run 2)" "$same"
+printf '  -j 1  %6.2f s wall  %6.2f s CPU   (%s s a point)\n' "$t1" "$(echo "$u1 + $s1" | bc -l)" "$(per_run 1)"
+printf '  -j 2  %6.2f s wall  %6.2f s CPU   (%s s a point; results %s)\n' "$t2" "$(echo "$u2 + $s2" | bc -l)" "$(per_run 2)" "$same"
 printf '  ratio %6.3f    (target <= 0.55 on 2 cores)\n' "$(echo "$t2 / $t1" | bc -l)"

@@ -305,8 +305,10 @@ static mm_status image_get(ld_ctx *c, const char *path, mm_handle *out) {
   }
   bool opened = false;
   mm_status st = MM_STATUS_SUCCESS;
-  if (!fh) {
-    st = mm_file_open(sys, path, &fh);
+  if (!fh) {                          /* the canonical path: the file is
+                                        read again later, whatever the
+                                        current folder is by then */
+    st = mm_file_open(sys, key, &fh);
     opened = st == MM_STATUS_SUCCESS;
   }
   mm_handle h = 0;

@@ -55,6 +55,7 @@ typedef uint32_t mm_status;
 #define MM_STATUS_INVALID_VIEW_SIZE ((mm_status)0xC000001Fu)
 #define MM_STATUS_INVALID_FILE_FOR_SECTION ((mm_status)0xC0000020u)
 #define MM_STATUS_OBJECT_TYPE_MISMATCH ((mm_status)0xC0000024u)
+#define MM_STATUS_OBJECT_NAME_NOT_FOUND ((mm_status)0xC0000034u)
 #define MM_STATUS_ACCESS_DENIED ((mm_status)0xC0000022u)
 #define MM_STATUS_NOT_COMMITTED ((mm_status)0xC000002Du)
 #define MM_STATUS_SECTION_TOO_BIG ((mm_status)0xC0000040u)
@@ -101,6 +102,7 @@ typedef uint32_t mm_status;
   X(INVALID_VIEW_SIZE) \
   X(INVALID_FILE_FOR_SECTION) \
   X(OBJECT_TYPE_MISMATCH) \
+  X(OBJECT_NAME_NOT_FOUND) \
   X(ACCESS_DENIED) \
   X(NOT_COMMITTED) \
   X(SECTION_TOO_BIG) \
@@ -411,7 +413,10 @@ typedef uint32_t mm_handle;
 /* A simulated file of size bytes (zero-filled). name is for people. */
 mm_status mm_file_create(mm_system *sys, const char *name, uint64_t size,
                          mm_handle *out);
-/* A host file, read-only (its size is read now; its bytes when needed). */
+/* A host file, read-only (its size is read now; its bytes when needed).
+** Opening a path that is already open returns the same file (one more
+** handle), so that every section on it shares its pages (A.11.11).
+** STATUS_OBJECT_NAME_NOT_FOUND when it does not exist. */
 mm_status mm_file_open(mm_system *sys, const char *path, mm_handle *out);
 /* Closes the handle. The file lives on while sections or views use it,
 ** and so do its cached pages (standby): re-opening sections on it finds

@@ -19,6 +19,7 @@
 ** (dirty): "a page leaves the standby/modified path only when its last
 ** user lets go". Re-mapping it while on standby is a soft fault.
 */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -99,10 +100,25 @@ mm_status mm_file_create(mm_system *sys, const char *name, uint64_t size,
 
 mm_status mm_file_open(mm_system *sys, const char *path, mm_handle *out) {
   if (!path) return mm_fail(sys, MM_STATUS_INVALID_PARAMETER, "no path");
+  char *real = realpath(path, NULL);
+  for (uint32_t k = 0; real && k < sys->nfiles; k++) {
+    mm_file *f = &sys->files[k];
+    if (f->used && f->host && f->path && strcmp(f->path, real) == 0) {
+      free(real);
+      f->handles++;
+      *out = k + 1;
+      return MM_STATUS_SUCCESS;
+    }
+  }
   FILE *fp = fopen(path, "rb");
-  if (!fp)
-    return mm_fail(sys, MM_STATUS_INVALID_PARAMETER,
-                   "cannot open host file %s for reading", path);
+  if (!fp) {
+    int e = errno;
+    free(real);
+    return mm_fail(sys, e == ENOENT || e == ENOTDIR
+                            ? MM_STATUS_OBJECT_NAME_NOT_FOUND
+                            : MM_STATUS_ACCESS_DENIED,
+                   "cannot open host file %s: %s", path, strerror(e));
+  }
   uint64_t size = 0;
   if (fseek(fp, 0, SEEK_END) == 0) {
     long n = ftell(fp);
@@ -112,6 +128,7 @@ mm_status mm_file_open(mm_system *sys, const char *path, mm_handle *out) {
   if (sys->mem && size) {
     if (size > MAX_FILE_CONTENTS) {
       fclose(fp);
+      free(real);
       return mm_fail(sys, MM_STATUS_NO_MEMORY, "host file %s is larger "
                      "than 1 GiB: too big to keep its contents", path);
     }
@@ -120,12 +137,13 @@ mm_status mm_file_open(mm_system *sys, const char *path, mm_handle *out) {
         fread(data, 1, size, fp) != size) {
       free(data);
       fclose(fp);
+      free(real);
       return mm_fail(sys, MM_STATUS_INVALID_PARAMETER,
                      "cannot read host file %s", path);
     }
   }
   fclose(fp);
-  char *copy = strdup(path);
+  char *copy = real ? real : strdup(path);
   mm_handle h;
   GROW_SLOT(sys, sys->files, sys->nfiles, h);
   if (!h || !copy) {
@@ -1107,7 +1125,11 @@ int view_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i,
 /* ------------------------------------------------------------- teardown */
 
 void sections_destroy(mm_system *sys) {
-  for (uint32_t k = 0; k < sys->nsegs; k++) free(sys->segs[k].proto);
+  for (uint32_t k = 0; k < sys->nsegs; k++) {
+    free(sys->segs[k].proto);
+    if (sys->segs[k].used && sys->segs[k].kind == SEG_IMAGE)
+      image_seg_free(sys, &sys->segs[k]);
+  }
   for (uint32_t k = 0; k < sys->nfiles; k++) {
     free(sys->files[k].data);
     free(sys->files[k].path);

@@ -39,7 +39,7 @@ local VIEWS = {
     columns = {
       { "Size", { "size" }, "K" },
       { "Committed", { "committed" }, "K" },
-      { "Private", { "private", "private_bytes" }, "K" },
+      { "Private", { "private", "private_bytes" }, "private" },
       { "Total WS", { "ws", "total_ws", "ws_total" }, "K" },
       { "Private WS", { "ws_private", "private_ws" }, "K" },
       { "Shareable WS", { "ws_shareable", "shareable_ws" }, "K" },
@@ -104,6 +104,12 @@ local function cell(row, c, page)
   elseif how == "per_alloc" and v == nil then
     local diff = row.diff or (row.allocs and row.frees and row.allocs - row.frees)
     v = row.bytes and diff and (diff > 0 and row.bytes // diff or 0)
+  elseif how == "private" then
+    -- VMMap's private bytes: the core reports them only implicitly, as
+    -- what is committed in private memory (and page tables); blank for
+    -- the section types, whose private part is their copy-on-write copies
+    if v == nil and (row.type == "private" or row.type == "page_table") then v = row.committed end
+    v = type(v) == "number" and v // 1024 or v
   elseif how == "pool" and type(v) == "string" then
     v = POOL_TYPES[v] or v
   elseif type(v) == "number" and how == "K" then

@@ -298,10 +298,17 @@ function M.main(argv)
   end
   local out = io.stdout
   local where = s.shard_n > 1 and (" (shard %d/%d)"):format(s.shard_i, s.shard_n) or ""
+  if #todo == 0 then
+    out:write(("sweep %s%s: nothing to do, the %d runs are in %s%s\n"):format(
+      s.exp.name, where, skipped, s.dbpath,
+      old_failed > 0 and (" (%d failed: --retry-failed runs them again)"):format(old_failed) or ""))
+    db:close()
+    return old_failed > 0 and 1 or 0
+  end
+  local workers = math.min(s.jobs, #todo)
   out:write(("sweep %s%s: %d runs to do"):format(s.exp.name, where, #todo))
   if skipped > 0 then out:write((", %d skipped (already done)"):format(skipped)) end
-  out:write((", %d worker%s -> %s\n"):format(math.max(1, math.min(s.jobs, #todo)),
-                                            math.min(s.jobs, #todo) == 1 and "" or "s", s.dbpath))
+  out:write((", %d worker%s -> %s\n"):format(workers, workers == 1 and "" or "s", s.dbpath))
   if replaced > 0 then
     out:write(("note: %d of these runs are in the database already and are run again"
                .. " (--resume skips them)\n"):format(replaced))
@@ -311,13 +318,13 @@ function M.main(argv)
   local clock = host.clock(db)
   local bar = progress.new{ total = #todo, name = s.exp.name, tty = pagelab.isatty(io.stdout),
                             now = clock }
-  local ok_n, failed_n, not_run = 0, 0, 0
-  if #todo > 0 then ok_n, failed_n, not_run = run_all(s, db, todo, bar) end
+  local ok_n, failed_n, not_run = run_all(s, db, todo, bar)
   bar:close()
   local failed_all = failed_n + old_failed
   out:write(("sweep %s%s: %d ok, %d failed"):format(s.exp.name, where, ok_n, failed_n))
   if skipped > 0 then
-    out:write((", %d skipped (%d of them failed before)"):format(skipped, old_failed))
+    out:write((", %d skipped"):format(skipped))
+    if old_failed > 0 then out:write((" (%d of them failed before)"):format(old_failed)) end
   end
   out:write((" in %s -> %s\n"):format(host.duration(bar:elapsed()), s.dbpath))
   db:close()

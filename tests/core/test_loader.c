@@ -645,6 +645,36 @@ static void sharing_three_processes(void **state) {
   END(sys);
 }
 
+/* An image section the user made on the same host file is the same image
+** (A.11.11): the loader's mapping shares its pages. */
+static void shares_user_sections(void **state) {
+  (void)state;
+  NEED("app.exe", "leaf.dll", "mid.dll");
+  mm_system *sys = lsys(MM_ARCH_X64, false);
+  mm_pid u = tu_process(sys);
+  mm_handle f, s;
+  assert_status(mm_file_open(sys, data("./leaf.dll"), &f), MM_STATUS_SUCCESS);
+  mm_section_config sc = { 0, MM_PAGE_READONLY, MM_SEC_IMAGE, f, NULL };
+  assert_status(mm_section_create(sys, &sc, &s, NULL), MM_STATUS_SUCCESS);
+  uint64_t b = 0, size = 0;
+  assert_status(mm_map_view(sys, u, s, &b, 0, &size, MM_PAGE_READONLY, 0, 0),
+                MM_STATUS_SUCCESS);
+  assert_int_equal(mm_access(sys, u, b + 0x1000, MM_EXECUTE), MM_HARD);
+  mm_pid pid;
+  assert_status(exec3(sys, "app.exe", ".", NULL, NULL, &pid), MM_STATUS_SUCCESS);
+  mods ms;
+  get_mods(sys, pid, &ms);
+  const mm_module_info *leaf = mod(&ms, "leaf");
+  assert_int_equal(leaf->section_frames, 1);
+  assert_int_equal(mm_access(sys, pid, leaf->base + 0x1000, MM_EXECUTE), MM_SOFT);
+  get_mods(sys, pid, &ms);
+  assert_int_equal(mod(&ms, "leaf")->section_frames, 1);
+  assert_int_equal(mod(&ms, "leaf")->shared_pages, 1);
+  mm_file_close(sys, f);
+  mm_section_close(sys, s);
+  END(sys);
+}
+
 /* A program run again after it exited finds its image pages on standby:
 ** the loader keeps the image section (soft faults, no reads). */
 static void rerun_finds_standby(void **state) {
@@ -753,6 +783,7 @@ int main(void) {
     cmocka_unit_test(exec_bad_dlls),
     cmocka_unit_test(load_library),
     cmocka_unit_test(sharing_three_processes),
+    cmocka_unit_test(shares_user_sections),
     cmocka_unit_test(rerun_finds_standby),
     cmocka_unit_test(exec_x86),
     cmocka_unit_test(mingw_runtime),

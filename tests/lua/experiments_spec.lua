@@ -10,6 +10,7 @@ local TINY = {
   ws_limits = { "refs=20000", "size=1MiB", "ram=512KiB", "ws_max=32", "ws_max_list=16,64" },
   page_size = { "refs=20000", "size=1MiB", "ram=512KiB", "ws_max=128KiB", "page_size=1KiB" },
   memory_pressure = { "refs=5000", "processes=3", "size=512KiB", "ram=1MiB", "slice=1000" },
+  dll_sharing = { "processes=3", "ram=8MiB" },
   pool_fragmentation = { "ops=600", "live=100", "every=50", "ram=4MiB" },
   shared_memory = { "processes=3", "size=256KiB", "refs=4000", "slice=1000" },
   sweep_policies = { "refs=20000", "size=1MiB", "ram=2MiB", "ws_max=128KiB", "policy=clock" },

@@ -81,7 +81,7 @@ describe("sys:file", function()
     assert.equal("host", p:read(v + 3, 4))
     assert.equal(1, f:info().reads)
     os.remove(path)
-    fails("STATUS_INVALID_PARAMETER", sys:file{ path = path .. ".missing" })
+    fails("STATUS_OBJECT_NAME_NOT_FOUND", sys:file{ path = path .. ".missing" })
   end)
 
   it("f:read needs contents = true", function()

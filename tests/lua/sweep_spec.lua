@@ -241,6 +241,7 @@ describe("the recorder for sweeps", function()
     function sys:rammap()                    -- keyed rows get their key as 'use'
       return { unused = { total = 5, list = { zeroed = 5 } }, mapped_file = { total = 1 } }
     end
+    function sys:poolused() return {} end    -- no tag used yet: no rows
     assert.equal(3, rec:snapshot(sys, "end"))
     assert.equal(0, rec:snapshot({}, "empty"))
     rec:finish(true)
