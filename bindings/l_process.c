@@ -279,6 +279,9 @@ static void set_count(lua_State *L, const char *k, uint64_t v) {
 
 /* p:run(source [, n [, { strict = }]]) -> counters of this run, plus every
 ** other process counter as it stands after the run */
+static void push_run_result(lua_State *L, mm_system *sys, mm_pid pid,
+                            const mm_run_result *rp);
+
 static int proc_run(lua_State *L) {
   static const char *const allowed[] = {"strict", NULL};
   mm_pid pid;
@@ -286,11 +289,9 @@ static int proc_run(lua_State *L) {
   mm_source *src = pl_check_source(L, 2);
   mm_run_opts opt;
   mm_run_result res;
-  mm_pstats ps;
   mm_status st = MM_STATUS_SUCCESS;
   bool strict = false;
   lua_Integer n = 0;
-  uint64_t faults = 0;
   memset(&opt, 0, sizeof opt);
   memset(&res, 0, sizeof res);
   if (!lua_isnoneornil(L, 3)) {
@@ -324,6 +325,17 @@ static int proc_run(lua_State *L) {
       return luaL_error(L, "run: %s", mm_source_error(src));
     return pl_push_failure(L, s->sys, st, NULL);
   }
+  push_run_result(L, s->sys, pid, &res);
+  return 1;
+}
+
+/* The counters table of p:run and sys:run: this run's outcomes, then the
+** process's counters as they stand after it. */
+static void push_run_result(lua_State *L, mm_system *sys, mm_pid pid,
+                            const mm_run_result *rp) {
+  mm_run_result res = *rp;
+  mm_pstats ps;
+  uint64_t faults = 0;
   for (int o = 0; o < MM_OUTCOME_COUNT; o++)
     if (o != MM_HIT)
       faults += res.outcome[o];
@@ -339,8 +351,65 @@ static int proc_run(lua_State *L) {
   set_count(L, "access_violations", res.outcome[MM_ACCESS_VIOLATION]);
   set_count(L, "soft_faults", res.outcome[MM_SOFT]);
   set_count(L, "hard_faults", res.outcome[MM_HARD]);
-  if (MM_OK(mm_process_stats(s->sys, pid, &ps)))
+  if (MM_OK(mm_process_stats(sys, pid, &ps)))
     push_pstats(L, &ps, 1);
+}
+
+/* sys:run({ {p1, source1 [, n1]}, {p2, source2 [, n2]}, ... }
+**         [, { refs =, quantum =, strict = }]) -> { counters1, counters2, ... }
+** Several processes, each with its own workload or trace, in one run:
+** round robin, quantum references each turn (mm_run_many). */
+static int sys_run(lua_State *L) {
+  static const char *const allowed[] = {"refs", "quantum", "strict", NULL};
+  pl_system *s = pl_check_idle(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer n = (lua_Integer)luaL_len(L, 2);
+  luaL_argcheck(L, n >= 1 && n <= 4096, 2, "items: 1 to 4096 {process, source} pairs");
+  uint64_t refs = 0, quantum = 1000;
+  bool strict = false;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    pl_check_options(L, 3, "run", allowed);
+    pl_field_u64(L, 3, 3, "refs", "refs", &refs);
+    pl_field_u64(L, 3, 3, "quantum", "quantum", &quantum);
+    pl_field_bool(L, 3, 3, "strict", "strict", &strict);
+    luaL_argcheck(L, quantum >= 1, 3, "quantum: must be at least 1");
+  }
+  mm_run_item *items = lua_newuserdatauv(L, (size_t)n * sizeof *items, 0);
+  for (lua_Integer k = 1; k <= n; k++) {
+    if (lua_geti(L, 2, k) != LUA_TTABLE)
+      luaL_error(L, "run: item %d is not a {process, source [, n]} table", (int)k);
+    int it = lua_gettop(L);
+    mm_system *psys;
+    lua_geti(L, it, 1);
+    mm_pid pid = pl_check_process(L, -1, &psys);
+    if (psys != s->sys) luaL_error(L, "run: item %d's process belongs to another System", (int)k);
+    lua_geti(L, it, 2);
+    mm_source *src = pl_check_source(L, -1);
+    lua_geti(L, it, 3);
+    lua_Integer m = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
+    if (m < 0) luaL_error(L, "run: item %d: n must not be negative", (int)k);
+    if (m == 0 && refs == 0 && mm_source_endless(src))
+      luaL_error(L, "run: item %d: an endless workload needs n (or refs)", (int)k);
+    items[k - 1].pid = pid;
+    items[k - 1].src = src;
+    items[k - 1].max_refs = (uint64_t)m;
+    lua_pop(L, 4);
+  }
+  mm_run_opts opt = { refs, !strict, strict };
+  pl_enter(s, L);
+  mm_status st = mm_run_many(s->sys, items, (size_t)n, quantum, &opt);
+  pl_leave(s);
+  if (s->cb_failed || st == MM_STATUS_PAGELAB_CALLBACK_FAILED)
+    return pl_raise_core_error(L, s, "run");
+  if (st == MM_STATUS_PAGELAB_BAD_SOURCE)
+    return pl_raise_core_error(L, s, "run");
+  if (!MM_OK(st)) return pl_push_failure(L, s->sys, st, NULL);
+  lua_createtable(L, (int)n, 0);
+  for (lua_Integer k = 1; k <= n; k++) {
+    push_run_result(L, s->sys, items[k - 1].pid, &items[k - 1].res);
+    lua_rawseti(L, -2, k);
+  }
   return 1;
 }
 
@@ -475,5 +544,7 @@ int pl_open_process(lua_State *L) {
   lua_pushcclosure(L, proc_index, 1);
   lua_setfield(L, mt, "__index");
   lua_pop(L, 1);
+  static const luaL_Reg sys_methods[] = {{"run", sys_run}, {NULL, NULL}};
+  pl_add_methods(L, PL_SYSTEM_MT, sys_methods);
   return 0;
 }

@@ -93,7 +93,7 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
   mm_leaf *leaf = pt_leaf(p, sys, vpn);
   uint32_t i = leaf ? (uint32_t)(vpn - leaf->base_vpn) : 0;
   if (!leaf || !pte_committed(leaf->pte[i])) {
-    if (sys->replay != p) return violation(p);
+    if (!p->replay_commit) return violation(p);
     int r = replay_commit(sys, p, vpn);
     if (r < 0) return MM_ERROR;
     if (r > 0) return violation(p);
@@ -219,6 +219,41 @@ int mm_access(mm_system *sys, mm_pid pid, uint64_t addr, unsigned kind) {
   return r;
 }
 
+/* Runs up to want references of src in p (all in C): the loop of mm_run
+** and mm_run_many. *ended: the source has no more. */
+static mm_status run_refs(mm_system *sys, mm_process *p, mm_source *src,
+                          uint64_t want, const uint32_t *next, size_t nnext,
+                          mm_run_result *res, bool *ended) {
+  mm_ref buf[256];
+  *ended = false;
+  while (want) {
+    size_t n = mm_source_next(src, buf, want < 256 ? (size_t)want : 256);
+    if (n == 0) {
+      *ended = true;
+      const char *e = mm_source_error(src);
+      return e ? mm_fail(sys, MM_STATUS_PAGELAB_BAD_SOURCE, "%s", e)
+               : MM_STATUS_SUCCESS;
+    }
+    for (size_t k = 0; k < n; k++) {
+      unsigned kind = buf[k].kind <= MM_EXECUTE ? buf[k].kind : MM_READ;
+      if (next) {
+        uint64_t at = res->refs + k;
+        sys->cur_next_use = at < nnext && next[at] != UINT32_MAX
+                                ? next[at] : UINT64_MAX;
+      }
+      int r = access_one(sys, p, buf[k].addr, kind);
+      if (r < 0) {
+        res->refs += k;
+        return sys->last_status ? sys->last_status : MM_STATUS_NO_MEMORY;
+      }
+      res->outcome[r]++;
+    }
+    res->refs += n;
+    want -= n;
+  }
+  return MM_STATUS_SUCCESS;
+}
+
 mm_status mm_run(mm_system *sys, mm_pid pid, mm_source *src,
                  const mm_run_opts *opt, mm_run_result *res) {
   static const mm_run_opts defaults = { 0, true, false };
@@ -240,42 +275,63 @@ mm_status mm_run(mm_system *sys, mm_pid pid, mm_source *src,
                      "policy %s needs the future of the references: %s",
                      sys->pol_ops->name, err);
   }
-  mm_status st = MM_STATUS_SUCCESS;
-  mm_ref buf[256];
-  uint64_t left = opt->max_refs ? opt->max_refs : UINT64_MAX;
-  sys->replay = (opt->commit_touched && !opt->strict) ? p : NULL;
+  bool ended;
+  p->replay_commit = opt->commit_touched && !opt->strict;
   sys->nested++;
-  while (left) {
-    size_t want = left < 256 ? (size_t)left : 256;
-    size_t n = mm_source_next(src, buf, want);
-    if (n == 0) {
-      const char *e = mm_source_error(src);
-      if (e) st = mm_fail(sys, MM_STATUS_PAGELAB_BAD_SOURCE, "%s", e);
-      break;
-    }
-    for (size_t k = 0; k < n; k++) {
-      unsigned kind = buf[k].kind <= MM_EXECUTE ? buf[k].kind : MM_READ;
-      if (next) {
-        uint64_t at = res->refs + k;
-        sys->cur_next_use = at < nnext && next[at] != UINT32_MAX
-                                ? next[at] : UINT64_MAX;
-      }
-      int r = access_one(sys, p, buf[k].addr, kind);
-      if (r < 0) {
-        st = sys->last_status ? sys->last_status : MM_STATUS_NO_MEMORY;
-        res->refs += k;
-        goto out;
-      }
-      res->outcome[r]++;
-    }
-    res->refs += n;
-    left -= n;
-  }
-out:
+  mm_status st = run_refs(sys, p, src, opt->max_refs ? opt->max_refs : UINT64_MAX,
+                          next, nnext, res, &ended);
   free(next);
   sys->cur_next_use = 0;
-  sys->replay = NULL;
+  p->replay_commit = false;
   sys->nested--;
+  MM_CHECK(sys);
+  return st;
+}
+
+mm_status mm_run_many(mm_system *sys, mm_run_item *items, size_t n,
+                      uint64_t quantum, const mm_run_opts *opt) {
+  static const mm_run_opts defaults = { 0, true, false };
+  if (!opt) opt = &defaults;
+  if (quantum == 0)
+    return mm_fail(sys, MM_STATUS_INVALID_PARAMETER, "quantum must be at least 1");
+  if (sys->pol_ops->needs_future)
+    return mm_fail(sys, MM_STATUS_NOT_SUPPORTED,
+                   "policy %s needs the future of one reference stream; "
+                   "several processes interleave theirs", sys->pol_ops->name);
+  for (size_t k = 0; k < n; k++) {
+    memset(&items[k].res, 0, sizeof items[k].res);
+    if (!items[k].src)
+      return mm_fail(sys, MM_STATUS_INVALID_PARAMETER, "item %zu has no source",
+                     k + 1);
+    if (!proc_get(sys, items[k].pid)) return sys->last_status;
+  }
+  mm_status st = MM_STATUS_SUCCESS;
+  bool *done = calloc(n ? n : 1, sizeof *done);
+  if (!done) return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory");
+  bool commit = opt->commit_touched && !opt->strict;
+  sys->nested++;
+  /* Round robin: each process runs quantum references, then the next;
+  ** one process's faults and trims change what the others meet. */
+  for (size_t live = n; live && !st;) {
+    live = 0;
+    for (size_t k = 0; k < n && !st; k++) {
+      if (done[k]) continue;
+      mm_run_item *it = &items[k];
+      mm_process *p = proc_get(sys, it->pid);
+      if (!p) { st = sys->last_status; break; }
+      uint64_t want = quantum;
+      uint64_t max = it->max_refs ? it->max_refs : (opt->max_refs ? opt->max_refs : 0);
+      if (max && max - it->res.refs < want) want = max - it->res.refs;
+      bool ended = false;
+      p->replay_commit = commit;
+      st = run_refs(sys, p, it->src, want, NULL, 0, &it->res, &ended);
+      p->replay_commit = false;
+      if (ended || (max && it->res.refs >= max)) done[k] = true;
+      else live++;
+    }
+  }
+  sys->nested--;
+  free(done);
   MM_CHECK(sys);
   return st;
 }

@@ -200,6 +200,7 @@ typedef struct mm_ws {
 typedef struct mm_process {
   mm_pid pid;
   bool alive;
+  bool replay_commit;               /* a replay commits untouched pages */
   uint64_t lo_vpn, hi_vpn;          /* its address range, inclusive */
   uint64_t view_commit;             /* commit charged for its views */
   char name[32];
@@ -314,8 +315,6 @@ struct mm_system {
   unsigned nested;                  /* >0: inside a public call (no checks) */
 
   /* run state */
-  mm_process *replay;               /* process whose untouched pages a
-                                       replay commits, or NULL */
   uint64_t cur_next_use;            /* OPT: next use of the current ref */
 
   mm_status last_status;

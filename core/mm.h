@@ -355,6 +355,19 @@ typedef struct mm_run_result {
 mm_status mm_run(mm_system *sys, mm_pid pid, mm_source *src,
                  const mm_run_opts *opt, mm_run_result *res);
 
+/* Several processes, each with its own source, in one run: round robin,
+** quantum references each turn (simulated time is shared, so one's faults
+** and trims shape what the others meet). An item ends at its max_refs
+** (or opt->max_refs when 0) or when its source ends. res is per item. */
+typedef struct mm_run_item {
+  mm_pid pid;
+  mm_source *src;
+  uint64_t max_refs;
+  mm_run_result res;
+} mm_run_item;
+mm_status mm_run_many(mm_system *sys, mm_run_item *items, size_t n,
+                      uint64_t quantum, const mm_run_opts *opt);
+
 /* --------------------------------------------------------------- time */
 
 /* Advances simulated time by n references' worth (the manager, writer and

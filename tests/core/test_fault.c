@@ -217,6 +217,35 @@ static void run_with_source(void **state) {
   END(sys);
 }
 
+/* Several processes, each its own source, round robin (mm_run_many). */
+static void run_many_round_robin(void **state) {
+  (void)state;
+  mm_system *sys = tu_system(MiB(1), MiB(4));
+  mm_run_item it[2];
+  for (int k = 0; k < 2; k++) {
+    it[k].pid = tu_process(sys);
+    mm_workload_cfg wc;
+    mm_workload_cfg_init(&wc, MM_WORKLOAD_LOOP);
+    wc.base = 0x1000000;
+    wc.size = KiB(64);
+    char err[200];
+    it[k].src = mm_workload_new(&wc, err, sizeof err);
+    it[k].max_refs = k ? 100 : 40;
+  }
+  mm_run_opts ro = { 0, true, false };
+  assert_status(mm_run_many(sys, it, 2, 16, &ro), MM_STATUS_SUCCESS);
+  assert_int_equal(it[0].res.refs, 40);
+  assert_int_equal(it[1].res.refs, 100);
+  assert_int_equal(it[0].res.outcome[MM_DEMAND_ZERO], 16);
+  assert_int_equal(it[1].res.outcome[MM_DEMAND_ZERO], 16);
+  mm_sstats ss;
+  mm_system_stats(sys, &ss);
+  assert_int_equal(ss.refs, 140);
+  assert_status(mm_run_many(sys, it, 2, 0, &ro), MM_STATUS_INVALID_PARAMETER);
+  for (int k = 0; k < 2; k++) mm_source_close(it[k].src);
+  END(sys);
+}
+
 /* Process exit returns everything. */
 static void process_exit(void **state) {
   (void)state;
@@ -249,6 +278,7 @@ int main(void) {
     cmocka_unit_test(guard_page), cmocka_unit_test(soft_after_trim),
     cmocka_unit_test(dirty_page_life), cmocka_unit_test(commit_accounting),
     cmocka_unit_test(run_with_source), cmocka_unit_test(process_exit),
+    cmocka_unit_test(run_many_round_robin),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
