@@ -170,8 +170,13 @@ static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
   int r;
   sys->now++;
   p->st.refs++;
-  if (sys->tlb && tlb_access(sys->tlb, p->pid, vpn, false)) p->st.tlb_misses++;
   mm_leaf *leaf = pt_leaf(p, sys, vpn);
+  if (sys->tlb) {
+    /* A large page is one entry of the large-page TLB: its reach. */
+    bool large = leaf && (leaf->pte[vpn - leaf->base_vpn] & PTE_LARGE);
+    if (tlb_access(sys->tlb, p->pid, large ? vpn >> sys->large_shift : vpn, large))
+      p->st.tlb_misses++;
+  }
   if (leaf) {
     uint32_t i = (uint32_t)(vpn - leaf->base_vpn);
     mm_pte v = leaf->pte[i];

@@ -253,6 +253,7 @@ struct mm_system {
   mm_config cfg;
   const mm_arch_info *arch;
   unsigned page_shift;
+  unsigned large_shift;             /* log2(large pages / small page) */
   uint64_t page_size;
   unsigned pt_levels;
   unsigned pt_bits[8];              /* index bits per level, top first */

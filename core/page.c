@@ -58,8 +58,10 @@ int page_decommit(mm_system *sys, mm_process *p, uint64_t vpn) {
     bool large = (sys->pfn[f].flags & PFN_F_LARGE) != 0;
     sys->pfn[f].share = 0;
     pfn_release(sys, f);
-    if (large && ((vpn + 1) & (large_frames(sys) - 1)) == 0)
+    if (large && ((vpn + 1) & (large_frames(sys) - 1)) == 0) {
       p->st.large_pages--;
+      if (sys->tlb) tlb_flush_large(sys->tlb, p->pid, vpn >> sys->large_shift);
+    }
   } else if (pte_valid(v)) {
     uint32_t f = (uint32_t)pte_payload(v);
     ws_remove(sys, p, leaf->wsslot[i]);

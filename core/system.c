@@ -188,6 +188,7 @@ mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
   sys->arch = arch;
   sys->page_size = ps;
   sys->page_shift = log2u(ps);
+  sys->large_shift = log2u(lps / ps);
   pt_geometry(sys);
   sys->user_lo_vpn = arch->user_lo >> sys->page_shift;
   sys->user_hi_vpn = arch->user_hi >> sys->page_shift;

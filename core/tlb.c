@@ -92,6 +92,10 @@ void tlb_flush_page(mm_tlb *t, uint32_t pid, uint64_t vpn) {
   flush_in(&t->small, pid, vpn);
 }
 
+void tlb_flush_large(mm_tlb *t, uint32_t pid, uint64_t lvpn) {
+  flush_in(&t->large, pid, lvpn);
+}
+
 void tlb_flush_pid(mm_tlb *t, uint32_t pid) {
   tlb_array *arrays[2] = { &t->small, &t->large };
   for (int i = 0; i < 2; i++) {

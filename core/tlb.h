@@ -18,6 +18,8 @@ void tlb_destroy(mm_tlb *t);
 /* Looks vpn up for pid, filling on a miss. Returns 1 on a miss. */
 int tlb_access(mm_tlb *t, uint32_t pid, uint64_t vpn, bool large);
 void tlb_flush_page(mm_tlb *t, uint32_t pid, uint64_t vpn);
+/* Drops the large-page entry for large page number lvpn. */
+void tlb_flush_large(mm_tlb *t, uint32_t pid, uint64_t lvpn);
 void tlb_flush_pid(mm_tlb *t, uint32_t pid);
 
 #endif
