@@ -338,8 +338,19 @@ static void l_source_trace_opts(lua_State *L, int idx, const char *fname,
     uint64_t bs = 0;
     o->format = MM_TRACE_DETECT;
     o->block_size = 0;
+    o->has_block_base = 0;
+    o->block_base = 0;
     if (lua_isnoneornil(L, idx))
         return;
+    if (lua_getfield(L, idx, "base") != LUA_TNIL) {
+        lua_Integer b = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
+        if (b < 0)
+            luaL_error(L, "%s: option 'base' must be a non-negative integer "
+                       "(the address of block 0)", fname);
+        o->block_base = (uint64_t)b;
+        o->has_block_base = 1;
+    }
+    lua_pop(L, 1);
     if (lua_getfield(L, idx, "format") != LUA_TNIL) {
         const char *f = lua_tostring(L, -1);
         int v;
@@ -365,7 +376,7 @@ static void l_source_trace_opts(lua_State *L, int idx, const char *fname,
  * Raises on misuse (bad types, unknown options). */
 static int l_source_trace_open(lua_State *L)
 {
-    static const char *const keys[] = { "format", "block_size", NULL };
+    static const char *const keys[] = { "format", "block_size", "base", NULL };
     const char *path = luaL_checkstring(L, 1);
     char err[L_SOURCE_ERRLEN];
     mm_trace_opts o;
@@ -432,7 +443,7 @@ static void l_source_input_done(lua_State *L, int opened, int at)
  * Raises on misuse (bad types, unknown options). */
 static int l_source_trace_info(lua_State *L)
 {
-    static const char *const keys[] = { "format", "block_size", "limit", NULL };
+    static const char *const keys[] = { "format", "block_size", "base", "limit", NULL };
     char err[L_SOURCE_ERRLEN], key[24];
     mm_trace_info in;
     uint64_t limit;
@@ -483,7 +494,7 @@ static int l_source_trace_info(lua_State *L)
  * Raises on misuse (bad types, unknown options). */
 static int l_source_trace_convert(lua_State *L)
 {
-    static const char *const keys[] = { "format", "block_size", "limit", NULL };
+    static const char *const keys[] = { "format", "block_size", "base", "limit", NULL };
     char err[L_SOURCE_ERRLEN];
     const char *out;
     uint64_t limit, written = 0;

@@ -139,10 +139,18 @@ typedef enum mm_trace_format {
 
 #define MM_TRACE_DEFAULT_BLOCK_SIZE 4096u
 
+/* Where block number 0 lands. Block traces number their blocks from 0, and
+ * the first 64 KiB of a Windows address space are never usable (WINDOWS.md
+ * A.1.2): block b is replayed at base + b * block_size, base defaulting to
+ * the workloads' default base, so that low blocks are ordinary pages. */
+#define MM_TRACE_DEFAULT_BLOCK_BASE UINT64_C(0x10000000)
+
 typedef struct mm_trace_opts {
     mm_trace_format format;  /* MM_TRACE_DETECT to detect */
-    uint64_t block_size;     /* blocks formats: address = block * block_size;
-                                0 means MM_TRACE_DEFAULT_BLOCK_SIZE */
+    uint64_t block_size;     /* blocks formats: address = base + block *
+                                block_size; 0: MM_TRACE_DEFAULT_BLOCK_SIZE */
+    uint64_t block_base;     /* that base, when has_block_base */
+    int has_block_base;      /* 0: MM_TRACE_DEFAULT_BLOCK_BASE */
 } mm_trace_opts;
 
 /* Opens a trace for streaming. format: a name from mm_trace_format_name, or

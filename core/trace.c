@@ -49,6 +49,7 @@ typedef struct trace {
     char *path;
     mm_trace_format format;
     uint64_t block_size;
+    uint64_t block_base;
     unsigned char *buf;       /* TRACE_BUFSIZE bytes */
     size_t pos, len;
     int eof;                  /* gzread has nothing more */
@@ -465,7 +466,7 @@ static int trace_parse_blocks(const trace *t, trace_cursor *c, mm_ref *out,
     start = *c;
     if (trace_dec(c, "", "block number", &b, why, whylen) != 0)
         return -1;
-    if (b > UINT64_MAX / t->block_size) {
+    if (b > (UINT64_MAX - t->block_base) / t->block_size) {
         trace_quote(&start, tok, sizeof tok);
         snprintf(why, whylen, "block number %s times block size %llu does "
                  "not fit in 64 bits", tok,
@@ -474,7 +475,7 @@ static int trace_parse_blocks(const trace *t, trace_cursor *c, mm_ref *out,
     }
     if (trace_expect_end(c, 0, "block number", why, whylen) != 0)
         return -1;
-    out[0].addr = b * t->block_size;
+    out[0].addr = t->block_base + b * t->block_size;
     out[0].size = 1;
     out[0].kind = MM_REF_READ;
     *n = 1;
@@ -621,14 +622,14 @@ static size_t trace_next_be32(trace *t, mm_ref *buf, size_t max)
             break;
         }
         t->pos += 4;
-        if ((uint64_t)u > UINT64_MAX / t->block_size) {
+        if ((uint64_t)u > (UINT64_MAX - t->block_base) / t->block_size) {
             source_fail(&t->base, "%s, byte %llu: block number %lu times "
                         "block size %llu does not fit in 64 bits", t->path,
                         (unsigned long long)(t->consumed + t->pos - 4),
                         (unsigned long)u, (unsigned long long)t->block_size);
             break;
         }
-        buf[n].addr = (uint64_t)u * t->block_size;
+        buf[n].addr = t->block_base + (uint64_t)u * t->block_size;
         buf[n].size = 1;
         buf[n].kind = MM_REF_READ;
         n++;
@@ -1029,6 +1030,8 @@ mm_source *mm_trace_open(const char *path, const char *format, char *err,
     }
     o.format = (mm_trace_format)f;
     o.block_size = 0;
+    o.has_block_base = 0;
+    o.block_base = 0;
     return mm_trace_open_ex(path, &o, err, errlen);
 }
 
@@ -1055,6 +1058,8 @@ mm_source *mm_trace_open_ex(const char *path, const mm_trace_opts *opts,
     }
     source_init(&t->base, &trace_ops);
     t->block_size = bs;
+    t->block_base = opts && opts->has_block_base ? opts->block_base
+                                                 : MM_TRACE_DEFAULT_BLOCK_BASE;
     t->path = malloc(strlen(path) + 1);
     t->buf = malloc(TRACE_BUFSIZE);
     if (t->path == NULL || t->buf == NULL) {

@@ -232,12 +232,13 @@ static void test_lackey_format(void **state)
 static void test_blocks_format(void **state)
 {
     static const mm_ref want[] = {
-        { 0, 1, MM_REF_READ },
-        { 5 * 4096, 1, MM_REF_READ },
-        { 123456789ull * 4096, 1, MM_REF_READ },
-        { 5 * 4096, 1, MM_REF_READ },
+        { MM_TRACE_DEFAULT_BLOCK_BASE + 0, 1, MM_REF_READ },
+        { MM_TRACE_DEFAULT_BLOCK_BASE + 5 * 4096, 1, MM_REF_READ },
+        { MM_TRACE_DEFAULT_BLOCK_BASE + 123456789ull * 4096, 1, MM_REF_READ },
+        { MM_TRACE_DEFAULT_BLOCK_BASE + 5 * 4096, 1, MM_REF_READ },
     };
-    mm_trace_opts o = { MM_TRACE_BLOCKS, 512 };
+    /* block_size and the base of block 0 are parameters */
+    mm_trace_opts o = { MM_TRACE_BLOCKS, 512, 0, 1 };
     char err[256];
     mm_source *s;
     mm_ref r[4];
@@ -273,10 +274,10 @@ static void test_blocks32be_format(void **state)
         0, 0, 0, 1, 0, 0, 0, 2, 0x7f, 0xff, 0xff, 0xff, 0, 1, 0, 0,
     };
     mm_ref want[4] = {
-        { 4096, 1, MM_REF_READ },
-        { 8192, 1, MM_REF_READ },
-        { 0x7fffffffull * 4096, 1, MM_REF_READ },
-        { 65536ull * 4096, 1, MM_REF_READ },
+        { MM_TRACE_DEFAULT_BLOCK_BASE + 4096, 1, MM_REF_READ },
+        { MM_TRACE_DEFAULT_BLOCK_BASE + 8192, 1, MM_REF_READ },
+        { MM_TRACE_DEFAULT_BLOCK_BASE + 0x7fffffffull * 4096, 1, MM_REF_READ },
+        { MM_TRACE_DEFAULT_BLOCK_BASE + 65536ull * 4096, 1, MM_REF_READ },
     };
     int pass;
     (void)state;

@@ -11,6 +11,7 @@ local TINY = {
   page_size = { "refs=20000", "size=1MiB", "ram=512KiB", "ws_max=128KiB", "page_size=1KiB" },
   memory_pressure = { "refs=5000", "processes=3", "size=512KiB", "ram=1MiB", "slice=1000" },
   dll_sharing = { "processes=3", "ram=8MiB" },
+  policies = { "refs=3000", "sizes=8,32", "policies=fifo,lru,opt", "pages=256" },
   pool_fragmentation = { "ops=600", "live=100", "every=50", "ram=4MiB" },
   shared_memory = { "processes=3", "size=256KiB", "refs=4000", "slice=1000" },
   sweep_policies = { "refs=20000", "size=1MiB", "ram=2MiB", "ws_max=128KiB", "policy=clock" },
