@@ -99,7 +99,8 @@ static void check_tune(lua_State *L, mm_config *cfg) {
   static const char *const allowed[] = {
       "refs_per_second", "ws_min", "ws_max", "min_free_pages",
       "plenty_free_pages", "trim_age", "mpw_threshold", "mpw_batch",
-      "zero_threshold", "standby_priority", "sys_ws_min", "sys_ws_max", NULL};
+      "zero_threshold", "standby_priority", "commit_reserve", "sys_ws_min",
+      "sys_ws_max", NULL};
   mm_tunables *tu = &cfg->tune;
   int t = pl_field_table(L, 1, 1, "tune", "tune");
   if (t == 0)
@@ -121,6 +122,8 @@ static void check_tune(lua_State *L, mm_config *cfg) {
                &tu->zero_threshold);
   pl_field_u32(L, t, 1, "standby_priority", "tune.standby_priority",
                &tu->standby_priority);
+  pl_field_u32(L, t, 1, "commit_reserve", "tune.commit_reserve",
+               &tu->commit_reserve);
   pl_field_u32(L, t, 1, "sys_ws_min", "tune.sys_ws_min", &tu->sys_ws_min);
   pl_field_u32(L, t, 1, "sys_ws_max", "tune.sys_ws_max", &tu->sys_ws_max);
   lua_pop(L, 1);
@@ -332,6 +335,7 @@ static int sys_config(lua_State *L) {
   set_int(L, "mpw_batch", t->mpw_batch);
   set_int(L, "zero_threshold", t->zero_threshold);
   set_int(L, "standby_priority", t->standby_priority);
+  set_int(L, "commit_reserve", t->commit_reserve);
   set_int(L, "sys_ws_min", t->sys_ws_min);
   set_int(L, "sys_ws_max", t->sys_ws_max);
   lua_setfield(L, -2, "tune");

@@ -220,6 +220,10 @@ typedef struct mm_tunables {
                                  step (8, ReactOS) */
   uint32_t standby_priority;  /* standby priority of trimmed pages (5, the
                                  Windows normal memory priority) */
+  uint32_t commit_reserve;    /* pages the commit limit keeps back from
+                                 RAM + page file (1): with every committed
+                                 page dirty, a page-in still needs one free
+                                 place to write another page to */
   uint32_t sys_ws_min;        /* the system working set (paged pool): 288 */
   uint32_t sys_ws_max;        /* and 350 pages (ReactOS, A.10.7) */
 } mm_tunables;

@@ -78,6 +78,7 @@ void mm_config_default(mm_config *cfg, mm_arch arch) {
   cfg->tune.mpw_batch = 256;           /* one writer run, 1 MiB at 4 KiB */
   cfg->tune.zero_threshold = 8;        /* A.9.7 */
   cfg->tune.standby_priority = 5;      /* A.10.4 normal priority */
+  cfg->tune.commit_reserve = 1;
   cfg->tune.sys_ws_min = 288;          /* A.10.7 system cache working set */
   cfg->tune.sys_ws_max = 350;
 }
@@ -228,9 +229,11 @@ mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
     return create_fail(err, errlen, MM_STATUS_NO_MEMORY,
                        "out of memory for the System process");
   }
-  /* A.6.1: commit limit = RAM + page files. Kernel pool pages charge
-  ** commit like any other allocation (pool.c), so the limit stays put. */
-  sys->commit_limit = nframes + slots;
+  /* A.6.1: commit limit = RAM + page files, less what the system keeps
+  ** back (tune.commit_reserve). Kernel pool pages charge commit like any
+  ** other allocation (pool.c), so the limit stays put. */
+  sys->commit_limit = nframes + slots > cfg->tune.commit_reserve
+                         ? nframes + slots - cfg->tune.commit_reserve : 0;
   if (pool_init(sys) != 0) {
     snprintf(msg, sizeof msg, "%s", sys->err);
     mm_system_destroy(sys);

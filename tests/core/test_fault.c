@@ -170,7 +170,7 @@ static void commit_accounting(void **state) {
   mm_sstats ss;
   mm_system_stats(sys, &ss);
   assert_int_equal(ss.commit_charge, 100);
-  assert_int_equal(ss.commit_limit, 128);
+  assert_int_equal(ss.commit_limit, 127);
   uint64_t b = 0, n = KiB(200);
   assert_status(mm_allocate(sys, p, &b, &n, MM_MEM_RESERVE | MM_MEM_COMMIT,
                             MM_PAGE_READWRITE), MM_STATUS_COMMITMENT_LIMIT);

@@ -368,7 +368,14 @@ static void exhaustion_at_maximum(void **state) {
 /* Kernel allocations charge commit (A.6) and stop at the commit limit. */
 static void exhaustion_at_commit_limit(void **state) {
   (void)state;
-  mm_system *sys = tu_system(KiB(512), KiB(256));        /* limit 192 */
+  mm_config cfg;
+  mm_config_default(&cfg, MM_ARCH_X64);
+  cfg.ram = KiB(512);
+  cfg.pagefile = KiB(256);
+  cfg.tune.commit_reserve = 0;                            /* limit 192 */
+  mm_system *sys;
+  char err[200];
+  assert_status(mm_system_create(&cfg, &sys, err, sizeof err), MM_STATUS_SUCCESS);
   configure(sys, 0, 0, GiB(1), 0, 0);
   uint64_t a[4], x;
   for (int i = 0; i < 3; i++) a[i] = alloc(sys, MM_POOL_PAGED, KiB(256), "Cmt ");
