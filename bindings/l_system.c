@@ -202,6 +202,7 @@ static int l_system(lua_State *L) {
   s = lua_newuserdatauv(L, sizeof *s, 1); /* 4 */
   memset(s, 0, sizeof *s);
   s->policy_ref = LUA_NOREF;
+  for (int k = 0; k < MM_EV_KINDS; k++) s->hook_ref[k] = LUA_NOREF;
   s->L = L;
   luaL_setmetatable(L, PL_SYSTEM_MT);
   lua_newtable(L); /* the process cache */
@@ -399,6 +400,7 @@ static int sys_close(lua_State *L) {
     s->sys = NULL;
   }
   pl_policy_unbind(L, s); /* idempotent */
+  pl_hooks_unbind(L, s);
   return 0;
 }
 

@@ -17,6 +17,7 @@ int luaopen_pagelab(lua_State *L) {
   lua_pushliteral(L, MM_VERSION);
   lua_setfield(L, -2, "version");
   pl_open_system(L);
+  pl_open_hooks(L);
   pl_open_process(L);
   pl_open_policy(L);
   pl_open_pool(L);

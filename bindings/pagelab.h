@@ -60,6 +60,7 @@ typedef struct pl_system {
                           policy name in its config copy: it must live as
                           long as the mm_system, so it lives here */
   char cb_err[PL_ERR_MAX];              /* why the trampoline failed */
+  int hook_ref[MM_EV_KINDS];            /* sys:hook functions, or LUA_NOREF */
 } pl_system;
 
 typedef struct pl_process {
@@ -172,6 +173,10 @@ void pl_policy_unbind(lua_State *L, pl_system *s);
 /* Module pieces: each sets its fields in the module table at the top of
 ** the stack, registers its metatables and leaves the stack as it was. */
 int pl_open_system(lua_State *L);
+/* sys:hook, sys:event_log, sys:events (l_hooks.c); pl_hooks_unbind drops
+** the hook functions when a System closes. */
+int pl_open_hooks(lua_State *L);
+void pl_hooks_unbind(lua_State *L, pl_system *s);
 /* Adds methods to a type registered by this binding (its __index closure
 ** keeps the method table as upvalue 1): how later pieces (pools, sections)
 ** extend System and Process without editing their files. */

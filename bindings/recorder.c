@@ -455,9 +455,12 @@ static const char MIGRATE_1_TO_2_COPY_SQL[] =
   "UPDATE meta SET value = '2' WHERE key = 'schema_version';\n";
 
 /* The staging tables of invariant 1: one run at a time per connection, so
-** no run_id column; snapshot_no numbers the run's snapshots from 1. */
+** no run_id column; snapshot_no numbers the run's snapshots from 1. They
+** live in SQLite's temp store (the default: a private temporary file behind
+** a small page cache, never synced), so a run sampling millions of points
+** spills to disk instead of filling memory. (A bigger temp cache_size made
+** the per-sample autocommits ten times slower.) */
 static const char STAGE_SQL[] =
-  "PRAGMA temp_store = MEMORY;\n"
   "CREATE TEMP TABLE IF NOT EXISTS pl_stage_run(run_key TEXT NOT NULL,\n"
   "  experiment TEXT NOT NULL, seed INTEGER, repetition INTEGER NOT NULL,\n"
   "  params_json TEXT NOT NULL, started_at TEXT NOT NULL, host TEXT,\n"
@@ -545,27 +548,15 @@ static int make_parent_dirs(const char *path) {
   return err;
 }
 
-/* Sets up a fresh connection: pragmas, schema (created or checked). On
-** failure returns a message (static or SQLite's, valid until close). */
-static const char *setup_connection(pl_db *d, const char *path,
-                                    char *msg, size_t len) {
-  sqlite3 *db = d->db;
-  long version = -1;
-  int tables = 0, rc;
-  sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-  /* before BEGIN: inside a transaction this pragma is a no-op; a failure
-  ** here shows again, with a better message, when the schema is read */
-  exec_sql(db, "PRAGMA foreign_keys=ON");
-  if (!d->readonly) {
-    /* BEGIN IMMEDIATE: two sweep jobs creating the same new file must
-    ** not both create the schema; the second one waits and checks it. */
-    rc = exec_sql(db, "PRAGMA journal_mode=WAL");
-    if (rc == SQLITE_OK) rc = exec_sql(db, "PRAGMA synchronous=NORMAL");
-    if (rc == SQLITE_OK) rc = exec_sql(db, "BEGIN IMMEDIATE");
-  } else {
-    rc = exec_sql(db, "BEGIN");
-  }
-  if (rc == SQLITE_OK) rc = read_schema_version(db, &version, &tables);
+/* Reads the schema version in a transaction begun with begin ("BEGIN" or
+** "BEGIN IMMEDIATE", left open) and checks it. Returns NULL, or a message
+** for a file that must be refused (the caller rolls back). */
+static const char *check_schema(sqlite3 *db, const char *path,
+                                const char *begin, long *version, char *msg,
+                                size_t len) {
+  int tables = 0;
+  int rc = exec_sql(db, begin);
+  if (rc == SQLITE_OK) rc = read_schema_version(db, version, &tables);
   if (rc == SQLITE_NOTADB) {
     snprintf(msg, len, "'%s' is not a SQLite database", path);
     return msg;
@@ -575,19 +566,38 @@ static const char *setup_connection(pl_db *d, const char *path,
              sqlite3_errmsg(db));
     return msg;
   }
-  if (version < 0 && tables > 0) {
+  if (*version < 0 && tables > 0) {
     snprintf(msg, len, "'%s' is a SQLite database but not a pagelab results "
              "database (it has tables and no meta table)", path);
     return msg;
   }
-  if (version > PL_RESULTS_SCHEMA_VERSION) {
+  if (*version > PL_RESULTS_SCHEMA_VERSION) {
     snprintf(msg, len, "'%s' has results schema version %ld, newer than "
              "this pagelab understands (%d): use a newer pagelab", path,
-             version, PL_RESULTS_SCHEMA_VERSION);
+             *version, PL_RESULTS_SCHEMA_VERSION);
     return msg;
   }
+  return NULL;
+}
+
+/* Sets up a fresh connection: pragmas, schema (created, migrated or
+** checked). On failure returns a message (static or SQLite's, valid until
+** close). A file that is refused is left byte for byte as it was: it is
+** checked in a read transaction before anything (even journal_mode=WAL,
+** which rewrites the header) may write to it. */
+static const char *setup_connection(pl_db *d, const char *path,
+                                    char *msg, size_t len) {
+  sqlite3 *db = d->db;
+  long version = -1;
+  int rc;
+  const char *err;
+  sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+  /* before BEGIN: inside a transaction this pragma is a no-op; a failure
+  ** here shows again, with a better message, when the schema is read */
+  exec_sql(db, "PRAGMA foreign_keys=ON");
+  if ((err = check_schema(db, path, "BEGIN", &version, msg, len))) return err;
+  exec_sql(db, "COMMIT");
   if (d->readonly) {
-    exec_sql(db, "COMMIT");
     if (version < 0) {
       snprintf(msg, len, "'%s' is not a pagelab results database (empty)",
                path);
@@ -595,6 +605,17 @@ static const char *setup_connection(pl_db *d, const char *path,
     }
     return NULL;
   }
+  rc = exec_sql(db, "PRAGMA journal_mode=WAL");
+  if (rc == SQLITE_OK) rc = exec_sql(db, "PRAGMA synchronous=NORMAL");
+  if (rc != SQLITE_OK) {
+    snprintf(msg, len, "cannot write results database '%s': %s", path,
+             sqlite3_errmsg(db));
+    return msg;
+  }
+  /* BEGIN IMMEDIATE: two sweep jobs creating the same new file must not
+  ** both create the schema; the second one waits and checks it again. */
+  if ((err = check_schema(db, path, "BEGIN IMMEDIATE", &version, msg, len)))
+    return err;
   int migrate = version == 1;
   rc = migrate ? exec_sql(db, MIGRATE_1_TO_2_SQL) : SQLITE_OK;
   if (rc == SQLITE_OK) rc = exec_sql(db, SCHEMA_SQL);
@@ -1442,6 +1463,11 @@ static int rec_sample(lua_State *L) {
 
 /* ---------------------------------------------------------------- finish */
 
+/* copy_staged's code for a staging that lost its run row (it cannot
+** happen without someone dropping temp tables under us); not an SQLite
+** code, so that SQLite's own errors keep their message. */
+#define STAGE_LOST (-1)
+
 /* Runs one statement of the commit, binding ?1 and ?2 (when the statement
 ** has them) to a and b. Returns an SQLite code (SQLITE_OK when done). */
 static int commit_step(sqlite3 *db, const char *sql, sqlite3_int64 a,
@@ -1491,7 +1517,7 @@ static int copy_staged(pl_rec *r, int ok, const char *err) {
   rc = sqlite3_step(st);
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return rc;
-  if (sqlite3_changes(db) != 1) return SQLITE_CORRUPT;   /* staging lost */
+  if (sqlite3_changes(db) != 1) return STAGE_LOST;
   id = sqlite3_last_insert_rowid(db);
   static const char *const copies[] = {
     "INSERT INTO main.param(run_id, key, value, value_num) "
@@ -1531,8 +1557,8 @@ static const char *rec_commit(lua_State *L, pl_rec *r, int ok,
   const char *msg = NULL;
   if (rc != SQLITE_OK) {
     msg = lua_pushfstring(L, "results database: finish: %s",
-                          rc == SQLITE_CORRUPT ? "the staged run is gone"
-                                               : sqlite3_errmsg(d->db));
+                          rc == STAGE_LOST ? "the staged run is gone"
+                                           : sqlite3_errmsg(d->db));
     if (!sqlite3_get_autocommit(d->db)) exec_sql(d->db, "ROLLBACK");
   }
   exec_sql(d->db, STAGE_CLEAR_SQL);

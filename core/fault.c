@@ -192,8 +192,15 @@ static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
     }
   }
   r = fault(sys, p, vpn, kind);
+  if (sys->watched && r >= 0) {
+    mm_event ev = { sys->now, vpn << sys->page_shift, p->pid, MM_EV_FAULT,
+                    (uint8_t)r, (uint8_t)kind, 0, 0 };
+    event_emit(sys, &ev);
+    if (sys->hook_failed) return MM_ERROR;
+  }
 done:
   if (sys->now >= sys->next_event && clock_events(sys) != 0) return MM_ERROR;
+  if (sys->hook_failed) return MM_ERROR;
   return r;
 }
 
@@ -210,6 +217,7 @@ int mm_access(mm_system *sys, mm_pid pid, uint64_t addr, unsigned kind) {
   }
   mm_process *p = proc_get(sys, pid);
   if (!p) return MM_ERROR;
+  sys->hook_failed = false;
   if (sys->pol_ops->needs_future) {
     mm_fail(sys, MM_STATUS_NOT_SUPPORTED,
             "policy %s needs to know the future, which a single access "
@@ -281,6 +289,7 @@ mm_status mm_run(mm_system *sys, mm_pid pid, mm_source *src,
                      sys->pol_ops->name, err);
   }
   bool ended;
+  sys->hook_failed = false;
   p->replay_commit = opt->commit_touched && !opt->strict;
   sys->nested++;
   mm_status st = run_refs(sys, p, src, opt->max_refs ? opt->max_refs : UINT64_MAX,
@@ -314,6 +323,7 @@ mm_status mm_run_many(mm_system *sys, mm_run_item *items, size_t n,
   bool *done = calloc(n ? n : 1, sizeof *done);
   if (!done) return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory");
   bool commit = opt->commit_touched && !opt->strict;
+  sys->hook_failed = false;
   sys->nested++;
   /* Round robin: each process runs quantum references, then the next;
   ** one process's faults and trims change what the others meet. */

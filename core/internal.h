@@ -313,6 +313,11 @@ struct mm_system {
   mm_sample_fn sample_fn;
   void *sample_ud;
   bool in_callback;                 /* a sampler or policy callback runs */
+  bool watched;                     /* a hook or the event log is on */
+  bool hook_failed;                 /* a hook asked to stop */
+  struct { mm_hook_fn fn; void *ud; } hook[MM_EV_KINDS];
+  mm_event *evlog;                  /* ring of the last evcap events */
+  size_t evcap, evnext, evcount;
   unsigned nested;                  /* >0: inside a public call (no checks) */
 
   /* run state */
@@ -477,6 +482,9 @@ void zero_step(mm_system *sys);
 ** balance set manager would when a fault finds no page. 0 ok, -1 when
 ** nothing can be freed (sys->err says why). */
 int make_available(mm_system *sys, mm_process *faulting);
+/* Records an event: the log, then the hook (sets sys->hook_failed when it
+** asks to stop). Only called when sys->watched. */
+void event_emit(mm_system *sys, const mm_event *ev);
 /* Runs whatever is due on the clock (manager, zero step, sampler). */
 int clock_events(mm_system *sys);
 

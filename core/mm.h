@@ -517,6 +517,30 @@ mm_status mm_read(mm_system *sys, mm_pid pid, uint64_t addr, void *buf,
 ** fn = NULL removes the sampler. */
 typedef int (*mm_sample_fn)(void *ud, mm_system *sys);
 void mm_set_sampler(mm_system *sys, uint64_t every, mm_sample_fn fn, void *ud);
+/* Teaching hooks and an event log: each fault (any outcome but a hit)
+** and each page trimmed or replaced out of a working set is an event.
+** Nothing is spent on them while none is set: they sit on slow paths only,
+** behind one flag. A hook returning nonzero stops the run in progress with
+** PAGELAB_CALLBACK_FAILED (set the reason with mm_set_error). */
+enum { MM_EV_FAULT = 0, MM_EV_TRIM = 1, MM_EV_KINDS = 2 };
+typedef struct mm_event {
+  uint64_t time;              /* simulated time */
+  uint64_t va;                /* page address */
+  uint32_t pid;
+  uint8_t kind;               /* MM_EV_* */
+  uint8_t outcome;            /* faults: mm_outcome */
+  uint8_t access;             /* faults: MM_READ/WRITE/EXECUTE */
+  uint8_t dirty;              /* trims: the page goes to the modified list */
+  uint8_t replaced;           /* trims: at a hard maximum, not the manager */
+} mm_event;
+typedef int (*mm_hook_fn)(void *ud, mm_system *sys, const mm_event *ev);
+void mm_set_hook(mm_system *sys, int kind, mm_hook_fn fn, void *ud);
+/* Keeps the last capacity events in a ring (0 turns the log off). */
+mm_status mm_event_log(mm_system *sys, size_t capacity);
+/* Copies the newest max logged events, oldest first; returns how many.
+** out = NULL: just how many are logged. */
+size_t mm_events(const mm_system *sys, mm_event *out, size_t max);
+
 /* Lets a callback record why it failed (copied). */
 void mm_set_error(mm_system *sys, const char *msg);
 

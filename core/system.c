@@ -282,6 +282,7 @@ void mm_system_destroy(mm_system *sys) {
   tlb_destroy(sys->tlb);
   free(sys->pfn);
   free(sys->pf_map);
+  free(sys->evlog);
   free(sys);
 }
 

@@ -108,6 +108,11 @@ void ws_remove(mm_system *sys, mm_process *p, uint32_t slot) {
 void ws_trim_slot(mm_system *sys, mm_process *p, uint32_t slot, bool replaced) {
   mm_wsle w = p->ws.e[slot];
   mm_pte v = *w.pte;
+  if (sys->watched) {
+    mm_event ev = { sys->now, w.vpn << sys->page_shift, p->pid, MM_EV_TRIM, 0,
+                    0, (uint8_t)((v & PTE_D) != 0), (uint8_t)replaced };
+    event_emit(sys, &ev);
+  }
   assert(pte_valid(v));
   uint32_t f = (uint32_t)pte_payload(v);
   mm_pfn *e = &sys->pfn[f];

@@ -180,6 +180,7 @@ mm_status mm_tick(mm_system *sys, uint64_t n) {
   if (sys->in_callback)
     return mm_fail(sys, MM_STATUS_INVALID_PARAMETER,
                    "time cannot advance from inside a callback");
+  sys->hook_failed = false;
   sys->nested++;
   mm_status st = MM_STATUS_SUCCESS;
   while (n) {
@@ -187,7 +188,8 @@ mm_status mm_tick(mm_system *sys, uint64_t n) {
     if (step > n) step = n;
     sys->now += step;
     n -= step;
-    if (sys->now >= sys->next_event && clock_events(sys) != 0) {
+    if ((sys->now >= sys->next_event && clock_events(sys) != 0) ||
+        sys->hook_failed) {
       st = sys->last_status;
       break;
     }
@@ -201,8 +203,10 @@ mm_status mm_wsm_run(mm_system *sys) {
   if (sys->in_callback)
     return mm_fail(sys, MM_STATUS_INVALID_PARAMETER,
                    "the working-set manager cannot run from inside a callback");
+  sys->hook_failed = false;
   sys->nested++;
-  mm_status st = wsm_pass(sys) == 0 ? MM_STATUS_SUCCESS : sys->last_status;
+  mm_status st = wsm_pass(sys) == 0 && !sys->hook_failed ? MM_STATUS_SUCCESS
+                                                         : sys->last_status;
   sys->nested--;
   MM_CHECK(sys);
   return st;
@@ -220,4 +224,65 @@ void mm_set_sampler(mm_system *sys, uint64_t every, mm_sample_fn fn, void *ud) {
     sys->next_sample = (sys->now / every + 1) * every;
   }
   next_event(sys);
+}
+
+/* ----------------------------------------------------- hooks and event log */
+
+void event_emit(mm_system *sys, const mm_event *ev) {
+  if (sys->evcap) {
+    sys->evlog[sys->evnext] = *ev;
+    sys->evnext = (sys->evnext + 1) % sys->evcap;
+    if (sys->evcount < sys->evcap) sys->evcount++;
+  }
+  mm_hook_fn fn = sys->hook[ev->kind].fn;
+  if (fn && !sys->hook_failed) {
+    sys->in_callback = true;
+    int r = fn(sys->hook[ev->kind].ud, sys, ev);
+    sys->in_callback = false;
+    if (r != 0) {
+      sys->hook_failed = true;
+      sys->last_status = MM_STATUS_PAGELAB_CALLBACK_FAILED;
+    }
+  }
+}
+
+static void rewatch(mm_system *sys) {
+  sys->watched = sys->evcap || sys->hook[MM_EV_FAULT].fn || sys->hook[MM_EV_TRIM].fn;
+}
+
+void mm_set_hook(mm_system *sys, int kind, mm_hook_fn fn, void *ud) {
+  if (kind < 0 || kind >= MM_EV_KINDS) return;
+  sys->hook[kind].fn = fn;
+  sys->hook[kind].ud = fn ? ud : NULL;
+  sys->hook_failed = false;
+  rewatch(sys);
+}
+
+mm_status mm_event_log(mm_system *sys, size_t capacity) {
+  mm_event *log = NULL;
+  if (capacity) {
+    if (capacity > (1u << 24))
+      return mm_fail(sys, MM_STATUS_INVALID_PARAMETER,
+                     "an event log of %zu events is too large (16M at most)",
+                     capacity);
+    log = calloc(capacity, sizeof *log);
+    if (!log) return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory");
+  }
+  free(sys->evlog);
+  sys->evlog = log;
+  sys->evcap = capacity;
+  sys->evnext = sys->evcount = 0;
+  rewatch(sys);
+  return MM_STATUS_SUCCESS;
+}
+
+size_t mm_events(const mm_system *sys, mm_event *out, size_t max) {
+  if (!out) return sys->evcount;
+  size_t n = sys->evcount < max ? sys->evcount : max;
+  size_t first = (sys->evnext + sys->evcap - sys->evcount) % (sys->evcap ? sys->evcap : 1);
+  /* the newest n of them, oldest first */
+  size_t skip = sys->evcount - n;
+  for (size_t k = 0; k < n; k++)
+    out[k] = sys->evlog[(first + skip + k) % sys->evcap];
+  return n;
 }

@@ -233,6 +233,13 @@ function M.main(argv)
   local pagelab = require "pagelab"
   local db, err = pagelab.results.open(path, { readonly = true })
   if not db then errors.failure(err) end
+  local version = db:query("SELECT value FROM meta WHERE key = 'schema_version'")[1]
+  if tonumber(version and version.value or 0) < 2 then
+    db:close()
+    errors.failure(("'%s' has results schema version %s, whose snapshots show cannot read:"
+                    .. " merge it into a new database (pagelab merge NEW.db %s) and show that")
+                   :format(path, version and version.value or "?", path))
+  end
   local run = find_run(db, opts.run, hint)
   local snaps = db:query("SELECT snapshot_id, label, step, page_size FROM snapshot"
                          .. " WHERE run_id = ? ORDER BY snapshot_id", run.run_id)

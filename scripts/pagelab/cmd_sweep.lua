@@ -38,7 +38,7 @@ local M = {
                    sizes work as ranges of string parameters (4KiB..64KiB*2).
                    Repeatable: the sweep is the Cartesian product.
   --repeat K       K repetitions of every point, each with its own seed
-  -j N             N worker processes (default 1)
+  -j N, --jobs N   N worker processes (default 1)
   --db FILE        results database (default results/NAME.db)
   --seed N         base seed (default 1): a run's seed is derived from it, the
                    point and the repetition (docs/sweeps.md has the formula)
@@ -107,11 +107,16 @@ local function open_db(path, readonly)
   return db
 end
 
--- run_key → status of every run in the database at path (readonly: an
--- empty table when the file does not exist yet).
-local function statuses(db)
+-- run_key → status of every run in the database (a damaged file is a
+-- failure that names it, not a crash).
+local function statuses(db, path)
+  local ok, rows = pcall(db.query, db, "SELECT run_key, status FROM run")
+  if not ok then
+    db:close()
+    errors.failure(("%s: %s"):format(path, tostring(rows):gsub("^results database: query: ", "")))
+  end
   local t = {}
-  for _, r in ipairs(db:query("SELECT run_key, status FROM run")) do t[r.run_key] = r.status end
+  for _, r in ipairs(rows) do t[r.run_key] = r.status end
   return t
 end
 
@@ -154,11 +159,19 @@ end
 
 -- ------------------------------------------------------------ the parent
 
--- Records entry e as failed with msg (the worker could not).
+-- Records entry e as failed with msg (the worker could not). When the
+-- database refuses even that, says so: the run stays missing, and
+-- --resume will run it.
 local function record_failure(s, db, e, msg)
-  local rec = db:begin_run{ experiment = s.exp.name, params = e.params, seed = e.seed,
-                            repetition = e.repetition }
-  rec:finish(false, msg)
+  local ok, err = pcall(function()
+    local rec = db:begin_run{ experiment = s.exp.name, params = e.params, seed = e.seed,
+                              repetition = e.repetition }
+    rec:finish(false, msg)
+  end)
+  if not ok then
+    io.stderr:write(("pagelab: run %d (%s) failed and could not be recorded: %s\n")
+                    :format(e.index, grid.describe(e, s.axes, s.repeats), tostring(err)))
+  end
 end
 
 -- The sh script that starts n workers on spool and waits for them.
@@ -247,7 +260,7 @@ local function dry_run(s)
   if f then
     f:close()
     local db = open_db(s.dbpath, true)
-    known = statuses(db)
+    known = statuses(db, s.dbpath)
     db:close()
   end
   local cols = { "index", "run_key", "seed", "rep" }
@@ -277,6 +290,61 @@ end
 
 -- ------------------------------------------------------------------ main
 
+-- Splits s.mine by what the database has: { todo =, skipped =,
+-- old_failed = (skipped, failed before), replaced = (run again) }.
+local function partition(s, known)
+  local p = { todo = {}, skipped = 0, old_failed = 0, replaced = 0 }
+  for _, e in ipairs(s.mine) do
+    local st = known[e.run_key]
+    if s.resume and (st == "ok" or (st == "failed" and not s.retry)) then
+      p.skipped = p.skipped + 1
+      if st == "failed" then p.old_failed = p.old_failed + 1 end
+    else
+      p.todo[#p.todo + 1] = e
+      if st then p.replaced = p.replaced + 1 end
+    end
+  end
+  return p
+end
+
+local function where(s)
+  return s.shard_n > 1 and (" (shard %d/%d)"):format(s.shard_i, s.shard_n) or ""
+end
+
+local function say_start(s, p)
+  local out, workers = io.stdout, math.min(s.jobs, #p.todo)
+  out:write(("sweep %s%s: %d runs to do"):format(s.exp.name, where(s), #p.todo))
+  if p.skipped > 0 then out:write((", %d skipped (already done)"):format(p.skipped)) end
+  out:write((", %d worker%s -> %s\n"):format(workers, workers == 1 and "" or "s", s.dbpath))
+  if p.replaced > 0 and not s.resume then
+    out:write(("note: %d of these runs are in the database already and are run again"
+               .. " (--resume skips them)\n"):format(p.replaced))
+  end
+  out:flush()
+end
+
+-- The summary; returns the exit status.
+local function say_end(s, p, ok_n, failed_n, not_run, seconds)
+  local out = io.stdout
+  out:write(("sweep %s%s: %d ok, %d failed"):format(s.exp.name, where(s), ok_n, failed_n))
+  if p.skipped > 0 then
+    out:write((", %d skipped"):format(p.skipped))
+    if p.old_failed > 0 then out:write((" (%d of them failed before)"):format(p.old_failed)) end
+  end
+  out:write((" in %s -> %s\n"):format(host.duration(seconds), s.dbpath))
+  if not_run > 0 then
+    io.stderr:write(("pagelab: %d runs did not run: the worker processes died before"
+                     .. " they could start them (see the messages above)\n"):format(not_run))
+  end
+  local failed = failed_n + p.old_failed
+  if failed > 0 then
+    io.stderr:write(("pagelab: %d runs failed; see them with: pagelab query %s"
+                     .. " \"SELECT run_id, params_json, error FROM run WHERE status = 'failed'\"\n")
+                    :format(failed, host.quote(s.dbpath)))
+  end
+  return (failed > 0 or not_run > 0) and 1 or 0
+end
+
 function M.main(argv)
   local s = prepare(argv)
   if s.opts.worker then return worker(s, s.opts.worker) end
@@ -284,60 +352,22 @@ function M.main(argv)
 
   local pagelab = require "pagelab"
   local db = open_db(s.dbpath)
-  local known = statuses(db)
-  local todo, skipped, old_failed, replaced = {}, 0, 0, 0
-  for _, e in ipairs(s.mine) do
-    local st = known[e.run_key]
-    if s.resume and (st == "ok" or (st == "failed" and not s.retry)) then
-      skipped = skipped + 1
-      if st == "failed" then old_failed = old_failed + 1 end
-    else
-      todo[#todo + 1] = e
-      if st and not s.resume then replaced = replaced + 1 end
-    end
-  end
-  local out = io.stdout
-  local where = s.shard_n > 1 and (" (shard %d/%d)"):format(s.shard_i, s.shard_n) or ""
-  if #todo == 0 then
-    out:write(("sweep %s%s: nothing to do, the %d runs are in %s%s\n"):format(
-      s.exp.name, where, skipped, s.dbpath,
-      old_failed > 0 and (" (%d failed: --retry-failed runs them again)"):format(old_failed) or ""))
+  local p = partition(s, statuses(db, s.dbpath))
+  if #p.todo == 0 then
+    io.stdout:write(("sweep %s%s: nothing to do, the %d runs are in %s%s\n"):format(
+      s.exp.name, where(s), p.skipped, s.dbpath, p.old_failed > 0
+      and (" (%d failed: --retry-failed runs them again)"):format(p.old_failed) or ""))
     db:close()
-    return old_failed > 0 and 1 or 0
+    return p.old_failed > 0 and 1 or 0
   end
-  local workers = math.min(s.jobs, #todo)
-  out:write(("sweep %s%s: %d runs to do"):format(s.exp.name, where, #todo))
-  if skipped > 0 then out:write((", %d skipped (already done)"):format(skipped)) end
-  out:write((", %d worker%s -> %s\n"):format(workers, workers == 1 and "" or "s", s.dbpath))
-  if replaced > 0 then
-    out:write(("note: %d of these runs are in the database already and are run again"
-               .. " (--resume skips them)\n"):format(replaced))
-  end
-  out:flush()
-
-  local clock = host.clock(db)
-  local bar = progress.new{ total = #todo, name = s.exp.name, tty = pagelab.isatty(io.stdout),
-                            now = clock }
-  local ok_n, failed_n, not_run = run_all(s, db, todo, bar)
+  say_start(s, p)
+  local bar = progress.new{ total = #p.todo, name = s.exp.name, now = host.clock(db),
+                            tty = pagelab.isatty(io.stdout) }
+  local ok_n, failed_n, not_run = run_all(s, db, p.todo, bar)
   bar:close()
-  local failed_all = failed_n + old_failed
-  out:write(("sweep %s%s: %d ok, %d failed"):format(s.exp.name, where, ok_n, failed_n))
-  if skipped > 0 then
-    out:write((", %d skipped"):format(skipped))
-    if old_failed > 0 then out:write((" (%d of them failed before)"):format(old_failed)) end
-  end
-  out:write((" in %s -> %s\n"):format(host.duration(bar:elapsed()), s.dbpath))
+  local seconds = bar:elapsed()             -- its clock reads the database
   db:close()
-  if not_run > 0 then
-    io.stderr:write(("pagelab: %d runs did not run: the worker processes died before"
-                     .. " they could start them (see the messages above)\n"):format(not_run))
-  end
-  if failed_all > 0 then
-    io.stderr:write(("pagelab: %d runs failed; see them with: pagelab query %s"
-                     .. " \"SELECT run_id, params_json, error FROM run WHERE status = 'failed'\"\n")
-                    :format(failed_all, host.quote(s.dbpath)))
-  end
-  return (failed_all > 0 or not_run > 0) and 1 or 0
+  return say_end(s, p, ok_n, failed_n, not_run, seconds)
 end
 
 return M

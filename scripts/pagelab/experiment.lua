@@ -208,7 +208,12 @@ function M.execute(exp, db, params, p, repetition)
     return e
   end, p, rec)
   local msg = not ok and tostring(err) or nil
-  local run_id = rec:finish(ok, msg)
+  -- the database may refuse the run (corrupted, disk full, read-only):
+  -- say so cleanly; runs recorded before stay as they were
+  local recorded, run_id = pcall(rec.finish, rec, ok, msg)
+  if not recorded then
+    return false, nil, "could not record the run: " .. tostring(run_id), trace
+  end
   return ok, run_id, msg, trace
 end
 

@@ -124,5 +124,8 @@ sqlite3 old.db "DROP VIEW snapshot_rows; DROP TABLE snapshot_row; DROP TABLE sna
 pl merge from_old.db old.db
 check "merges a schema 1 database" 0 "5 added"
 same "its snapshots become snapshot rows" "$(q from_old.db "SELECT count(*) FROM snapshot_rows WHERE label = 'old' AND view = 'mine'")" 5
+pl show old.db --run 1 vmmap
+check "show explains what to do with a schema 1 database" 1 "" "schema version 1, whose snapshots show cannot read: merge it"
+same "show leaves the old database as it is" "$(q old.db "SELECT value FROM meta WHERE key = 'schema_version'")" 1
 
 echo "1..$n"

@@ -284,6 +284,21 @@ describe("the recorder for sweeps", function()
     db:close()
   end)
 
+  it("leaves a database it refuses byte for byte as it was", function()
+    os.execute("sqlite3 '" .. path .. "' 'CREATE TABLE t(x); INSERT INTO t VALUES (1)'")
+    local function bytes()
+      local f = assert(io.open(path, "rb"))
+      local b = f:read("a")
+      f:close()
+      return b
+    end
+    local before = bytes()
+    local none, msg = results.open(path)
+    assert.is_nil(none)
+    assert.matches("not a pagelab results database", msg, 1, true)
+    assert.equal(before, bytes())             -- not even switched to WAL
+  end)
+
   it("migrates a schema 1 database, keeping its snapshots", function()
     assert(results.open(path)):close()
     local db = assert(results.open(path))
