@@ -237,8 +237,8 @@ typedef int (*mm_select_fn)(void *ud, uint32_t pid, const mm_ws_page *pages,
 typedef struct mm_policy_spec {
   const char *name;           /* "aging", "fifo", "clock", "lru", "random",
                                  "wsclock", "opt", or a custom name */
-  bool load_referenced;       /* clock: the faulting access sets the
-                                 accessed bit (default true) */
+  bool load_referenced;       /* clock, wsclock: the faulting access sets
+                                 the accessed bit (default true) */
   uint64_t tau;               /* wsclock: window in references */
   uint64_t seed;              /* random: seed (0 = the system seed) */
   mm_select_fn custom_select; /* a policy written by the caller (Lua) */

@@ -7,15 +7,24 @@
 #include "tlb.h"
 
 mm_pte pte_hw_bits(uint32_t prot) {
-  /* A guard or no-access page is never accessible without a fault, so
-  ** the first touch reaches the fault handler (A.5.1). Write-copy pages
-  ** are readable but not writable in hardware: the write faults (A.8). */
-  if ((prot & MM_PAGE_GUARD) || (prot & 0xFF) == MM_PAGE_NOACCESS) return 0;
-  mm_pte b = 0;
-  if (prot_can_read(prot)) b |= PTE_HW_R;
-  if (prot_can_write(prot) && !prot_is_writecopy(prot)) b |= PTE_HW_W;
-  if (prot_can_exec(prot)) b |= PTE_HW_X;
-  return b;
+  /* By base protection (one bit of the low byte: A.4.8's table). A guard
+  ** or no-access page is never accessible without a fault, so the first
+  ** touch reaches the fault handler (A.5.1). Write-copy pages are readable
+  ** but not writable in hardware: the write faults (A.8). EXECUTE counts
+  ** as readable (ReactOS model, A.4.8). */
+  static const uint8_t by_base[8] = {
+    0,                                   /* NOACCESS */
+    PTE_HW_R,                            /* READONLY */
+    PTE_HW_R | PTE_HW_W,                 /* READWRITE */
+    PTE_HW_R,                            /* WRITECOPY */
+    PTE_HW_R | PTE_HW_X,                 /* EXECUTE */
+    PTE_HW_R | PTE_HW_X,                 /* EXECUTE_READ */
+    PTE_HW_R | PTE_HW_W | PTE_HW_X,      /* EXECUTE_READWRITE */
+    PTE_HW_R | PTE_HW_X,                 /* EXECUTE_WRITECOPY */
+  };
+  uint32_t base = prot & 0xFFu;
+  if ((prot & MM_PAGE_GUARD) || base == 0 || (base & (base - 1))) return 0;
+  return by_base[__builtin_ctz(base)];
 }
 
 static inline mm_pte with_prot(mm_pte pte, uint32_t prot) {

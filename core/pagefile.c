@@ -15,16 +15,13 @@ uint32_t pf_alloc(mm_system *sys) {
     uint64_t w = (sys->pf_hint + k) % words;
     uint64_t bits = sys->pf_map[w];
     if (bits == UINT64_MAX) continue;
-    for (unsigned b = 0; b < 64; b++) {
-      uint64_t s = w * 64 + b;
-      if (s >= sys->pf_slots) break;
-      if (!(bits & (1ull << b))) {
-        sys->pf_map[w] |= 1ull << b;
-        sys->pf_used++;
-        sys->pf_hint = w;
-        return (uint32_t)s;
-      }
-    }
+    unsigned b = (unsigned)__builtin_ctzll(~bits);   /* first free slot */
+    uint64_t s = w * 64 + b;
+    if (s >= sys->pf_slots) continue;                /* the last word's tail */
+    sys->pf_map[w] |= 1ull << b;
+    sys->pf_used++;
+    sys->pf_hint = w;
+    return (uint32_t)s;
   }
   return MM_NIL;
 }

@@ -4,15 +4,6 @@
 */
 #include "policy.h"
 
-/* Defined in core/policy/<name>.c; declared here, beside their rows, until
-** policy.h lists them with aging and custom. */
-extern const mm_policy_ops mm_policy_fifo;
-extern const mm_policy_ops mm_policy_clock;
-extern const mm_policy_ops mm_policy_lru;
-extern const mm_policy_ops mm_policy_random;
-extern const mm_policy_ops mm_policy_wsclock;
-extern const mm_policy_ops mm_policy_opt;
-
 static const mm_policy_ops *const policies[] = {
   &mm_policy_aging,
   &mm_policy_fifo,

@@ -46,6 +46,12 @@ typedef struct mm_policy_ops {
 const mm_policy_ops *policy_find(const mm_policy_spec *spec);
 
 extern const mm_policy_ops mm_policy_aging;
+extern const mm_policy_ops mm_policy_fifo;
+extern const mm_policy_ops mm_policy_clock;
+extern const mm_policy_ops mm_policy_lru;
+extern const mm_policy_ops mm_policy_random;
+extern const mm_policy_ops mm_policy_wsclock;
+extern const mm_policy_ops mm_policy_opt;
 extern const mm_policy_ops mm_policy_custom;
 
 #endif

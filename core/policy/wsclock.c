@@ -14,7 +14,12 @@
 **     W(now, τ) — Denning's window holds the pages used at now−τ+1 .. now —
 **     and is a victim; the hand moves past it;
 **   - otherwise the page is still in the window and stays.
-** A page enters with last use = now (the faulting reference).
+** A page enters with last use = now (the faulting reference). The
+** faulting access also sets the accessed bit, as hardware does, so the
+** first sweep to pass a new page stamps it again: a new page gets up to a
+** lap of extra life. spec.load_referenced = false (as for clock) clears
+** that bit in insert() instead (flushing that TLB entry): the load is
+** then counted once, at its own time.
 **
 ** One full lap decides. Trimming (force = false) returns only the pages
 ** found outside the window, possibly none: a process whose whole set is
@@ -31,6 +36,13 @@
 ** τ is spec.tau; 0 picks trim_age × refs_per_second (3 simulated
 ** seconds by default): the age at which the Windows-like aging policy
 ** trims, so that the two are comparable out of the box.
+**
+** Cost: a sweep stops at the first page outside the window, so it is
+** short while pages do leave it. When the whole set is inside (τ longer
+** than pages stay resident, typically a small hard maximum), every
+** replacement sweeps the whole set before falling back: O(count) per
+** fault, as in the original, where load control would then deactivate
+** the process. Choose τ so that the working set W(τ) fits the maximum.
 **
 ** age() is the manager's pass: it samples every bit the same way, without
 ** trimming, and reports how many pages are outside the window (above the
@@ -60,6 +72,7 @@ typedef struct wsclock {
   uint32_t hand;           /* next page the hand looks at; MM_NIL: empty */
   uint32_t n;              /* pages on the circle */
   uint64_t tau;            /* window, in references */
+  bool load_referenced;    /* spec.load_referenced, fixed at creation */
 } wsclock;
 
 #ifdef MM_DEBUG
@@ -88,6 +101,7 @@ static void *wsclock_create(mm_system *sys, mm_process *p) {
   wsclock *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   w->hand = MM_NIL;
+  w->load_referenced = sys->cfg.policy.load_referenced;
   w->tau = sys->cfg.policy.tau;
   if (w->tau == 0) {
     uint64_t rps = sys->cfg.tune.refs_per_second;
@@ -117,7 +131,6 @@ static int wsclock_reserve(mm_system *sys, void *st, uint32_t cap) {
 
 static void wsclock_insert(mm_system *sys, mm_process *p, void *st,
                            uint32_t s) {
-  (void)p;
   wsclock *w = st;
   if (w->hand == MM_NIL) {
     w->ln[s].prev = w->ln[s].next = s;
@@ -131,6 +144,7 @@ static void wsclock_insert(mm_system *sys, mm_process *p, void *st,
   }
   w->ln[s].last = sys->now;
   w->n++;
+  if (!w->load_referenced) (void)ws_test_clear_accessed(sys, p, s);
 }
 
 static void wsclock_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {

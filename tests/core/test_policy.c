@@ -574,6 +574,27 @@ static void wsclock_keeps_window(void **state) {
     if (pg != 2) assert_int_equal(pol_access(sys, p, pg), MM_HIT);
   assert_int_equal(pol_access(sys, p, 2), MM_SOFT);
   END(sys);
+
+  /* load_referenced = false: the load counts at its own time, so no
+  ** manager pass is needed for page 1 (loaded at t = 2, never used
+  ** again) to be out of a τ = 100 window at t = 206. With the default,
+  ** every bit is still set from the loads: the sweep stamps all four
+  ** now and falls back to the first in the hand's order, page 0. */
+  for (int load = 0; load <= 1; load++) {
+    pl = (pol){ "wsclock", load == 1, 100, 0 };
+    cfg_for(&cfg, &pl);
+    sys = sys_make(&cfg);
+    p = proc_make(sys, 1, 4, true, 8);
+    for (int pg = 0; pg < 4; pg++) pol_access(sys, p, pg);
+    assert_status(mm_tick(sys, 200), MM_STATUS_SUCCESS);
+    assert_int_equal(pol_access(sys, p, 0), MM_HIT);
+    assert_int_equal(pol_access(sys, p, 4), MM_DEMAND_ZERO);
+    int victim = load ? 0 : 1;
+    for (int pg = 0; pg <= 4; pg++)
+      if (pg != victim) assert_int_equal(pol_access(sys, p, pg), MM_HIT);
+    assert_int_equal(pol_access(sys, p, victim), MM_SOFT);
+    END(sys);
+  }
 }
 
 /* Trimming (force = false) takes only pages outside the window, even
