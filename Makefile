@@ -120,6 +120,7 @@ bench: deps
 	@for b in $(BENCH_BIN); do echo; $$b; done
 	@for l in bench/*.lua; do [ -f "$$l" ] || continue; echo; \
 	  LUA_CPATH="build/release/?.so;;" $(LUA) $$l; done
+	@for b in bench/*.sh; do [ -f "$$b" ] || continue; echo; bash $$b; done
 
 clean:
 	rm -rf build libpagelab.a pagelab.so pagelab
