@@ -580,6 +580,19 @@ static const char *check_schema(sqlite3 *db, const char *path,
   return NULL;
 }
 
+/* Switching a new file to WAL needs the database to itself, and SQLite
+** answers SQLITE_BUSY at once, without its busy handler, when another
+** connection is opening the same new file: so retry, up to the timeout. */
+static int exec_patient(sqlite3 *db, const char *sql) {
+  int rc, waited = 0;
+  while ((rc = exec_sql(db, sql)) == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+    if (waited >= BUSY_TIMEOUT_MS) break;
+    sqlite3_sleep(10);
+    waited += 10;
+  }
+  return rc;
+}
+
 /* Sets up a fresh connection: pragmas, schema (created, migrated or
 ** checked). On failure returns a message (static or SQLite's, valid until
 ** close). A file that is refused is left byte for byte as it was: it is
@@ -605,8 +618,8 @@ static const char *setup_connection(pl_db *d, const char *path,
     }
     return NULL;
   }
-  rc = exec_sql(db, "PRAGMA journal_mode=WAL");
-  if (rc == SQLITE_OK) rc = exec_sql(db, "PRAGMA synchronous=NORMAL");
+  rc = exec_patient(db, "PRAGMA journal_mode=WAL");
+  if (rc == SQLITE_OK) rc = exec_patient(db, "PRAGMA synchronous=NORMAL");
   if (rc != SQLITE_OK) {
     snprintf(msg, len, "cannot write results database '%s': %s", path,
              sqlite3_errmsg(db));

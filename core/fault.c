@@ -103,6 +103,11 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
   mm_pte *pte = &leaf->pte[i];
   mm_pte v = *pte;
   uint32_t prot = pte_prot(v);
+  /* A.8: an uncommitted page of a SEC_RESERVE view is reserved memory,
+  ** whatever protection (guard included) the view gives it. */
+  if (!pte_valid(v) && pte_kind(v) == PTE_KIND_PROTO &&
+      !pte_committed(*proto_pte(sys, pte_payload(v), NULL)))
+    return violation(p);
 
   /* A.5.1: the first touch of a guard page raises the guard exception and
   ** clears the guard bit; the access itself does not complete. */
@@ -118,6 +123,19 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
   if ((v & PTE_PROTOMAP) ||
       (!pte_valid(v) && pte_kind(v) == PTE_KIND_PROTO))
     return view_fault(sys, p, leaf, i, kind);
+  /* A page already the process's own (a copy made earlier) whose
+  ** protection was set back to write-copy: a write makes it read-write
+  ** again (A.4.6) without another copy. */
+  if (kind == MM_WRITE && prot_is_writecopy(prot)) {
+    prot = prot_after_cow(prot);
+    page_protect(sys, p, vpn, prot);
+    v = *pte;
+    if (pte_valid(v)) {
+      *pte = v | PTE_A | PTE_D;
+      p->st.cow++;
+      return MM_COW;
+    }
+  }
   if (pte_valid(v)) {
     /* Allowed by protection but not by the hardware bits: only a write to
     ** a write-copy page gets here; private memory has none (A.4.3). */
@@ -199,7 +217,12 @@ static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
     if (sys->hook_failed) return MM_ERROR;
   }
 done:
-  if (sys->now >= sys->next_event && clock_events(sys) != 0) return MM_ERROR;
+  /* The access has completed. What the clock runs after it (manager,
+  ** sampler) may fail: a callback's failure stops the run; running out of
+  ** host memory there only postpones the manager to its next second. */
+  if (sys->now >= sys->next_event && clock_events(sys) != 0 &&
+      sys->last_status != MM_STATUS_NO_MEMORY)
+    return MM_ERROR;
   if (sys->hook_failed) return MM_ERROR;
   return r;
 }

@@ -406,8 +406,19 @@ bool page_state(mm_process *p, const mm_system *sys, uint64_t vpn,
 /* Charges n pages of commit to p; STATUS_COMMITMENT_LIMIT changes nothing. */
 mm_status commit_charge(mm_system *sys, mm_process *p, uint64_t n);
 void commit_return(mm_system *sys, mm_process *p, uint64_t n);
+/* Takes back a charge of the call that is failing (the peak untouched). */
+void commit_unwind(mm_system *sys, mm_process *p, uint64_t n);
 
 /* ------------------------------------------------------- protections */
+
+/* What a written write-copy page reads back as (A.4.6): WRITECOPY →
+** READWRITE, EXECUTE_WRITECOPY → EXECUTE_READWRITE, modifiers kept. */
+static inline uint32_t prot_after_cow(uint32_t prot) {
+  uint32_t b = prot & 0xFFu, mods = prot & ~0xFFu;
+  if (b == MM_PAGE_WRITECOPY) b = MM_PAGE_READWRITE;
+  else if (b == MM_PAGE_EXECUTE_WRITECOPY) b = MM_PAGE_EXECUTE_READWRITE;
+  return b | mods;
+}
 
 /* Validity (WINDOWS.md A.4.2): a valid protection value? */
 bool prot_valid(uint32_t prot);
@@ -517,6 +528,9 @@ void view_unmap_all(mm_system *sys, mm_process *p);
 mm_status view_insert(mm_system *sys, mm_process *p, uint64_t lo,
                       uint64_t npages, uint32_t alloc_protect, uint8_t type,
                       uint64_t charge, uint64_t section_commit, mm_view **out);
+/* A.4.5: may a view VAD's pages take prot, given its section's
+** protection? (true for anything but a section view) */
+bool view_section_allows(mm_system *sys, const mm_vad *v, uint32_t prot);
 /* Unmaps the view VAD vi of p. */
 void view_unmap(mm_system *sys, mm_process *p, int vi);
 /* Shared by section.c and image.c. */

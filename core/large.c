@@ -50,7 +50,7 @@ mm_status large_alloc(mm_system *sys, mm_process *p, uint64_t base,
   for (uint64_t k = 0; k < npages; k += per) {
     if (!pt_ensure(sys, p, vpn0 + k)) {
       pt_prune(sys, p, vpn0, vpn0 + npages);
-      commit_return(sys, p, npages);
+      commit_unwind(sys, p, npages);
       free(blocks);
       return mm_fail(sys, MM_STATUS_NO_MEMORY,
                      "out of host memory for page tables");

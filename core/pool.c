@@ -633,7 +633,7 @@ static mm_status pages_get(mm_system *sys, pools *P, unsigned k, uint64_t n,
   for (uint64_t v = lo; v < lo + n; v++) {
     if (!pt_ensure(sys, sys->sysproc, v)) {
       pt_prune(sys, sys->sysproc, lo, lo + n);
-      commit_return(sys, sys->sysproc, n);
+      commit_unwind(sys, sys->sysproc, n);
       ext_add(&P->va, lo, n);
       return mm_fail(sys, MM_STATUS_NO_MEMORY,
                      "out of host memory for the pool's page tables");
@@ -649,7 +649,7 @@ static mm_status pages_get(mm_system *sys, pools *P, unsigned k, uint64_t n,
     if (f == MM_NIL) {
       for (uint64_t u = lo; u < v; u++) page_decommit(sys, sys->sysproc, u);
       pt_prune(sys, sys->sysproc, lo, lo + n);
-      commit_return(sys, sys->sysproc, n);
+      commit_unwind(sys, sys->sysproc, n);
       ext_add(&P->va, lo, n);
       return mm_fail(sys, MM_STATUS_INSUFFICIENT_RESOURCES,
                      "no physical page left for non-paged pool (%llu pages "

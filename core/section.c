@@ -133,8 +133,12 @@ mm_status mm_file_open(mm_system *sys, const char *path, mm_handle *out) {
                      "than 1 GiB: too big to keep its contents", path);
     }
     data = malloc(size);
-    if (!data || fseek(fp, 0, SEEK_SET) != 0 ||
-        fread(data, 1, size, fp) != size) {
+    if (!data) {
+      fclose(fp);
+      free(real);
+      return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory reading %s", path);
+    }
+    if (fseek(fp, 0, SEEK_SET) != 0 || fread(data, 1, size, fp) != size) {
       free(data);
       fclose(fp);
       free(real);
@@ -458,8 +462,19 @@ mm_status mm_section_create(mm_system *sys, const mm_section_config *cfg,
   if (!file) size = npages << sys->page_shift;    /* A.11.3: rounded */
 
   /* Everything that can fail, before anything changes. */
-  if (sys->mem && file && size > file->size && size > MAX_FILE_CONTENTS)
-    return mm_fail(sys, MM_STATUS_NO_MEMORY, "file too big to keep contents");
+  if (sys->mem && file && size > file->size) {
+    if (size > MAX_FILE_CONTENTS)
+      return mm_fail(sys, MM_STATUS_NO_MEMORY, "file too big to keep contents");
+    /* The file's buffer grows first; its size only once the section is
+    ** made (a bigger buffer than the size is harmless if we fail). */
+    uint8_t *d = realloc(file->data, size);
+    if (!d)
+      return mm_fail(sys, MM_STATUS_NO_MEMORY,
+                     "out of memory extending %s to %llu bytes", file->name,
+                     (unsigned long long)size);
+    memset(d + file->size, 0, size - file->size);
+    file->data = d;
+  }
   mm_status st;
   if (!file && (attr & MM_SEC_COMMIT)) {
     st = commit_charge(sys, NULL, npages);     /* A.6.2: all at creation */
@@ -493,21 +508,12 @@ mm_status mm_section_create(mm_system *sys, const mm_section_config *cfg,
     }
   }
   if (!h || !seg) {
-    if (!file && (attr & MM_SEC_COMMIT)) commit_return(sys, NULL, npages);
+    if (!file && (attr & MM_SEC_COMMIT)) commit_unwind(sys, NULL, npages);
     if (h) sys->sections[h - 1].used = false;
     return mm_fail(sys, MM_STATUS_INSUFFICIENT_RESOURCES,
                    "out of host memory or segment ids for a section");
   }
-  if (file && size > file->size) {            /* A.11.3: extends the file */
-    if (sys->mem) {
-      uint8_t *d = realloc(file->data, size);
-      if (d) {
-        memset(d + file->size, 0, size - file->size);
-        file->data = d;
-      }
-    }
-    file->size = size;
-  }
+  if (file && size > file->size) file->size = size;   /* A.11.3: extends it */
   mm_section *s = &sys->sections[h - 1];
   memset(s, 0, sizeof *s);
   s->used = true;
@@ -631,13 +637,19 @@ mm_status view_insert(mm_system *sys, mm_process *p, uint64_t lo,
   *out = view;
   return MM_STATUS_SUCCESS;
 undo_section:
-  if (section_commit) commit_return(sys, NULL, section_commit);
+  if (section_commit) commit_unwind(sys, NULL, section_commit);
 undo_charge:
-  if (charge) commit_return(sys, p, charge);
+  if (charge) commit_unwind(sys, p, charge);
 undo_tables:
   pt_prune(sys, p, lo, lo + npages);
   free(view);
   return st;
+}
+
+bool view_section_allows(mm_system *sys, const mm_vad *v, uint32_t prot) {
+  const mm_view *view = v->view;
+  if (!view || (v->flags & VAD_F_SYSTEM)) return true;
+  return view_prot_allowed(sys->sections[view->section - 1].protect, prot);
 }
 
 mm_status mm_map_view(mm_system *sys, mm_pid pid, mm_handle h, uint64_t *base,
@@ -853,6 +865,10 @@ mm_status view_commit(mm_system *sys, mm_process *p, int vi, uint64_t lo,
   /* The section's protection bounds the commit, not the view's: a view
   ** mapped no-access commits read-write pages (A.11.8, R-api-MVS). */
   uint32_t sp = sys->sections[view->section - 1].protect;
+  if (prot & (MM_PAGE_NOCACHE | MM_PAGE_WRITECOMBINE))
+    return mm_fail(sys, MM_STATUS_INVALID_PAGE_PROTECTION,
+                   "NOCACHE and WRITECOMBINE are for private memory; sections "
+                   "use SEC_NOCACHE (A.4.3)");
   if (!prot_valid(prot) || !view_prot_allowed(sp, prot))
     return mm_fail(sys, MM_STATUS_INVALID_PAGE_PROTECTION,
                    "protection %#x is not compatible with the section's %#x "
@@ -969,12 +985,6 @@ static void copy_source(mm_system *sys, mm_process *p, mm_pte pv,
   }
 }
 
-static uint32_t cow_prot(uint32_t prot) {
-  uint32_t b = prot & PROT_BASE_MASK, mods = prot & ~PROT_BASE_MASK;
-  if (b == MM_PAGE_WRITECOPY) b = MM_PAGE_READWRITE;
-  else if (b == MM_PAGE_EXECUTE_WRITECOPY) b = MM_PAGE_EXECUTE_READWRITE;
-  return b | mods;
-}
 
 /* A.8 copy-on-write: a write to a write-copy page takes a new frame, copies
 ** the shared page into it and maps it privately, READWRITE from now on
@@ -1003,7 +1013,7 @@ static int cow_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i) {
     mm_pte *pp = proto_pte(sys, pidx, &g);
     copy_source(sys, p, *pp, g, pidx & ((1ull << SEG_PAGE_BITS) - 1), nf);
   }
-  uint32_t prot = cow_prot(pte_prot(v));
+  uint32_t prot = prot_after_cow(pte_prot(v));
   mm_pfn *e = &sys->pfn[nf];
   e->owner = p->pid;
   e->vpn = leaf->base_vpn + i;

@@ -217,10 +217,13 @@ mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
                        "out of memory for the PFN database");
   }
   if (cfg->tlb.entries || cfg->tlb.large_entries) {
-    sys->tlb = tlb_create(&cfg->tlb, msg, sizeof msg);
+    bool geometry_ok = tlb_config_ok(&cfg->tlb, msg, sizeof msg);
+    sys->tlb = geometry_ok ? tlb_create(&cfg->tlb, msg, sizeof msg) : NULL;
     if (!sys->tlb) {
       mm_system_destroy(sys);
-      return create_fail(err, errlen, MM_STATUS_INVALID_PARAMETER, msg);
+      return create_fail(err, errlen, geometry_ok ? MM_STATUS_NO_MEMORY
+                                                  : MM_STATUS_INVALID_PARAMETER,
+                         msg);
     }
   }
   pfn_init(sys);
@@ -235,9 +238,10 @@ mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
   sys->commit_limit = nframes + slots > cfg->tune.commit_reserve
                          ? nframes + slots - cfg->tune.commit_reserve : 0;
   if (pool_init(sys) != 0) {
+    mm_status st = sys->last_status ? sys->last_status : MM_STATUS_NO_MEMORY;
     snprintf(msg, sizeof msg, "%s", sys->err);
     mm_system_destroy(sys);
-    return create_fail(err, errlen, MM_STATUS_INVALID_PARAMETER, msg);
+    return create_fail(err, errlen, st, msg);
   }
   sys->next_second = cfg->tune.refs_per_second;
   sys->next_event = sys->next_second;
@@ -452,13 +456,19 @@ mm_status commit_charge(mm_system *sys, mm_process *p, uint64_t n) {
                    (unsigned long long)sys->commit_charge,
                    (unsigned long long)sys->commit_limit);
   sys->commit_charge += n;
-  if (sys->commit_charge > sys->commit_peak)
-    sys->commit_peak = sys->commit_charge;
   if (p) p->st.commit += n;
   return MM_STATUS_SUCCESS;
 }
 
+/* The peak is recorded when commit goes down for real (and read as the
+** larger of it and the charge now), never by a charge a failing call takes
+** back: a failed call changes nothing, the peak included. */
 void commit_return(mm_system *sys, mm_process *p, uint64_t n) {
+  if (sys->commit_charge > sys->commit_peak) sys->commit_peak = sys->commit_charge;
+  commit_unwind(sys, p, n);
+}
+
+void commit_unwind(mm_system *sys, mm_process *p, uint64_t n) {
   assert(sys->commit_charge >= n);
   sys->commit_charge -= n;
   if (p) {
@@ -547,7 +557,8 @@ void mm_system_stats(const mm_system *sys, mm_sstats *o) {
               o->modified_nowrite - o->bad;
   o->commit_charge = sys->commit_charge;
   o->commit_limit = sys->commit_limit;
-  o->commit_peak = sys->commit_peak;
+  o->commit_peak = sys->commit_peak > sys->commit_charge ? sys->commit_peak
+                                                         : sys->commit_charge;
   o->pagefile_total = sys->pf_slots;
   o->pagefile_used = sys->pf_used;
   o->faults = o->demand_zero = o->soft = o->hard = o->cow = o->guard = 0;

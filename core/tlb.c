@@ -40,6 +40,24 @@ static int array_init(tlb_array *a, uint32_t entries, uint32_t ways,
   return 0;
 }
 
+static bool geometry_ok(uint32_t entries, uint32_t ways, const char *what,
+                        char *err, size_t errlen) {
+  if (entries == 0) return true;
+  if (ways == 0) ways = entries;
+  if (entries % ways || ((entries / ways) & (entries / ways - 1))) {
+    snprintf(err, errlen, "%s TLB: %u entries is not a power-of-two number "
+             "of sets of %u ways", what, entries, ways);
+    return false;
+  }
+  return true;
+}
+
+bool tlb_config_ok(const mm_tlb_config *cfg, char *err, size_t errlen) {
+  return geometry_ok(cfg->entries, cfg->ways, "small-page", err, errlen) &&
+         geometry_ok(cfg->large_entries, cfg->large_ways, "large-page", err,
+                     errlen);
+}
+
 mm_tlb *tlb_create(const mm_tlb_config *cfg, char *err, size_t errlen) {
   mm_tlb *t = calloc(1, sizeof *t);
   if (!t) { snprintf(err, errlen, "out of memory for the TLB"); return NULL; }

@@ -14,6 +14,8 @@ typedef struct mm_tlb mm_tlb;
 /* NULL with a message in err when the geometry is bad (entries not a
 ** multiple of ways, sets not a power of two). */
 mm_tlb *tlb_create(const mm_tlb_config *cfg, char *err, size_t errlen);
+/* Whether the geometry is one tlb_create accepts (else err says why). */
+bool tlb_config_ok(const mm_tlb_config *cfg, char *err, size_t errlen);
 void tlb_destroy(mm_tlb *t);
 /* Looks vpn up for pid, filling on a miss. Returns 1 on a miss. */
 int tlb_access(mm_tlb *t, uint32_t pid, uint64_t vpn, bool large);

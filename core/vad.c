@@ -306,7 +306,7 @@ static mm_status commit_range(mm_system *sys, mm_process *p, uint64_t lo,
   if (st) return st;
   st = ensure_tables(sys, p, lo, hi);
   if (st) {
-    commit_return(sys, p, n);
+    commit_unwind(sys, p, n);
     return st;
   }
   for (uint64_t v = lo; v < hi; v++) page_commit(sys, p, v, prot);
@@ -435,7 +435,7 @@ static mm_status alloc_reserve(mm_system *sys, mm_process *p, uint64_t *base,
     if (st) return st;
     st = ensure_tables(sys, p, lo, hi);
     if (st) {
-      commit_return(sys, p, hi - lo);
+      commit_unwind(sys, p, hi - lo);
       return st;
     }
   }
@@ -758,6 +758,10 @@ static mm_status protect_fits(mm_system *sys, const mm_vad *v,
     else if (b == MM_PAGE_EXECUTE_READWRITE) b = MM_PAGE_EXECUTE_WRITECOPY;
     *prot = b | mods;
   }
+  if (v->type == VAD_MAPPED && !view_section_allows(sys, v, *prot))
+    return mm_fail(sys, MM_STATUS_INVALID_PAGE_PROTECTION,
+                   "protection %#x is more than the section allows (A.4.5)",
+                   *prot);
   unsigned want = access_rights(*prot), have = access_rights(v->alloc_protect);
   if (want & ~have)
     return mm_fail(sys, MM_STATUS_INVALID_PAGE_PROTECTION,

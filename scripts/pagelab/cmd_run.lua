@@ -59,8 +59,12 @@ function M.main(argv)
   if not db then errors.failure(err) end
   local ok, run_id, msg, trace = experiment.execute(exp, db, params, p)
   if not ok then
-    io.stderr:write("pagelab: run failed: ", trace or msg, "\n")
-    io.stderr:write(("pagelab: recorded as run %d (status 'failed') in %s\n"):format(run_id, dbpath))
+    if run_id then
+      io.stderr:write("pagelab: run failed: ", trace or msg, "\n")
+      io.stderr:write(("pagelab: recorded as run %d (status 'failed') in %s\n"):format(run_id, dbpath))
+    else                      -- the database refused the run: say why
+      io.stderr:write("pagelab: ", msg, "\n")
+    end
     db:close()
     return 1
   end
