@@ -48,7 +48,7 @@ TEST_BIN := $(TEST_SRC:tests/core/%.c=$(O)/tests/%)
 # Fixtures and extra targets contributed by mk/*.mk append here.
 TEST_DATA :=
 
-.PHONY: all lib test check sanitize memcheck bench demo clean deps deps-test
+.PHONY: all lib test check build-tests sanitize memcheck bench demo clean deps deps-test
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(MODULE) $(EXE)
@@ -94,11 +94,17 @@ deps-test:
 -include mk/*.mk
 
 # Everything a test run needs, in one mode.
-check: all $(TEST_BIN) $(TEST_DATA)
+check: build-tests
 	@tests/run $(O)
 
+build-tests: all $(TEST_BIN) $(TEST_DATA)
+
+# The suite twice: the debug build (invariant walkers after every public
+# core call) and the ASan + UBSan build; one closing line for both.
 test: deps-test
-	@$(MAKE) --no-print-directory MODE=debug check
+	@$(MAKE) --no-print-directory MODE=debug build-tests
+	@$(MAKE) --no-print-directory MODE=sanitize build-tests
+	@tests/run build/debug build/sanitize
 
 sanitize: deps-test
 	@$(MAKE) --no-print-directory MODE=sanitize check
