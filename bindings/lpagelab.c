@@ -7,13 +7,27 @@
 ** registry name come first.
 */
 #include "l_source.h"
+#include "l_util.h"
 #include "pagelab.h"
 #include "recorder.h"
 
 int pl_open_pool(lua_State *L);   /* l_pool.c: pool methods of System */
 
+/* pagelab.size(v) -> bytes: the size parser every option uses ("4KiB",
+** "2MiB", 4096), for experiments that compute with sizes. Raises on a bad
+** size, naming it. */
+static int l_size(lua_State *L) {
+  uint64_t n = 0;
+  luaL_checkany(L, 1);
+  pl_parse_size(L, 1, "size", &n);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
 int luaopen_pagelab(lua_State *L) {
   lua_newtable(L);
+  lua_pushcfunction(L, l_size);
+  lua_setfield(L, -2, "size");
   lua_pushliteral(L, MM_VERSION);
   lua_setfield(L, -2, "version");
   pl_open_system(L);

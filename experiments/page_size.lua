@@ -22,14 +22,7 @@ local function must(value, status, why)
   return value
 end
 
-local units = { [""] = 1, B = 1, KiB = 1024, MiB = 1024 ^ 2, GiB = 1024 ^ 3 }
-
-local function bytes(text)
-  local n, unit = tostring(text):match("^(%d+)%s*(%a*)$")
-  local mult = units[unit or ""]
-  if not n or not mult then error(("'%s' is not a size like 4KiB"):format(text), 0) end
-  return math.tointeger(tonumber(n) * mult)
-end
+local bytes = pagelab.size   -- "4KiB" -> 4096
 
 return {
   name = "page_size",

@@ -2,34 +2,7 @@
 # cli.sh — the pagelab command line, end to end (TAP: "ok - " / "not ok - ").
 # tests/run puts build/<mode> first on PATH and exports PAGELAB_BUILD.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-PL=${PAGELAB_BUILD:-$top/build/debug}/pagelab
-[ -x "$PL" ] || PL=$(command -v pagelab)
-PL=$(cd "$(dirname "$PL")" && pwd)/$(basename "$PL")    # we cd below
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-n=0
-
-ok()     { n=$((n + 1)); echo "ok - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-
-# pl ARGS...: runs pagelab, keeping stdout, stderr and the exit status
-pl() { "$PL" "$@" >out 2>err; rc=$?; }
-
-# check NAME RC [STDOUT_REGEX [STDERR_REGEX]]: after pl
-check() {
-  local name=$1 want=$2 outre=${3:-} errre=${4:-}
-  if [ "$rc" != "$want" ]; then
-    not_ok "$name" "exit $rc, expected $want" "stdout: $(head -c 400 out)" "stderr: $(head -c 400 err)"
-  elif [ -n "$outre" ] && ! grep -Eq -- "$outre" out; then
-    not_ok "$name" "stdout does not match /$outre/" "stdout: $(head -c 600 out)"
-  elif [ -n "$errre" ] && ! grep -Eq -- "$errre" err; then
-    not_ok "$name" "stderr does not match /$errre/" "stderr: $(head -c 600 err)"
-  else
-    ok "$name"
-  fi
-}
+. "$(dirname "$0")/lib/tap.sh"
 
 # sql DB QUERY: the single value a query returns (csv, no header)
 sql() { "$PL" query "$1" "$2" --csv | sed -n '2p' | tr -d '\r'; }

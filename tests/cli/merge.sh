@@ -2,33 +2,7 @@
 # merge.sh — shards run by GNU parallel, joined by pagelab merge (TAP).
 # tests/run puts build/<mode> first on PATH and exports PAGELAB_BUILD.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-PL=${PAGELAB_BUILD:-$top/build/debug}/pagelab
-[ -x "$PL" ] || PL=$(command -v pagelab)
-PL=$(cd "$(dirname "$PL")" && pwd)/$(basename "$PL")    # we cd below
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-export TMPDIR="$work"
-n=0
-
-ok()     { n=$((n + 1)); echo "ok - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-pl() { "$PL" "$@" >out 2>err; rc=$?; }
-check() {
-  local name=$1 want=$2 outre=${3:-} errre=${4:-}
-  if [ "$rc" != "$want" ]; then
-    not_ok "$name" "exit $rc, expected $want" "stdout: $(head -c 600 out)" "stderr: $(head -c 600 err)"
-  elif [ -n "$outre" ] && ! grep -Eq -- "$outre" out; then
-    not_ok "$name" "stdout does not match /$outre/" "stdout: $(head -c 800 out)"
-  elif [ -n "$errre" ] && ! grep -Eq -- "$errre" err; then
-    not_ok "$name" "stderr does not match /$errre/" "stderr: $(head -c 800 err)"
-  else
-    ok "$name"
-  fi
-}
-same() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got:  $2" "want: $3"; fi; }
-q() { sqlite3 "$1" "$2"; }
+. "$(dirname "$0")/lib/tap.sh"
 # everything a run is, without its run_id (which differs between files)
 dump() {
   q "$1" "SELECT run_key, experiment, status, seed, repetition, params_json, coalesce(error, '')
