@@ -13,10 +13,7 @@
 
 #include "pagelab.h"
 
-typedef struct flag_word {
-  const char *name;
-  uint32_t bits;
-} flag_word;
+typedef pl_word flag_word;
 
 static const flag_word protect_words[] = {
     {"noaccess", MM_PAGE_NOACCESS},
@@ -82,15 +79,15 @@ static int word_error(lua_State *L, int idx, const char *argname,
 /* ORs the bits of every '|'-separated word of the string at idx. Spaces
 ** around words are allowed ("reserve | commit"); empty words are not,
 ** since "reserve|" is more likely a typo than a request. */
-static uint32_t check_words(lua_State *L, int idx, const char *argname,
-                            const char *what, const flag_word *words) {
+uint32_t pl_check_words(lua_State *L, int idx, int arg, const char *argname,
+                        const char *what, const pl_word *words) {
   size_t len;
   const char *s;
   uint32_t bits = 0;
   if (lua_type(L, idx) != LUA_TSTRING) {
     const char *msg = lua_pushfstring(L, "%s: expected a %s string, got %s",
                                       argname, what, luaL_typename(L, idx));
-    luaL_argerror(L, idx, msg);
+    luaL_argerror(L, arg, msg);
   }
   s = lua_tolstring(L, idx, &len);
   for (size_t i = 0; i <= len;) {
@@ -108,7 +105,7 @@ static uint32_t check_words(lua_State *L, int idx, const char *argname,
           memcmp(f->name, s + start, end - start) == 0)
         break;
     if (f->name == NULL)
-      word_error(L, idx, argname, what, s + start, end - start, words);
+      word_error(L, arg, argname, what, s + start, end - start, words);
     bits |= f->bits;
     i++; /* past the '|' (or past the end) */
   }
@@ -127,15 +124,15 @@ uint32_t pl_check_protect(lua_State *L, int idx, const char *argname) {
     }
     return (uint32_t)v;
   }
-  return check_words(L, idx, argname, "protection", protect_words);
+  return pl_check_words(L, idx, idx, argname, "protection", protect_words);
 }
 
 uint32_t pl_check_alloc_type(lua_State *L, int idx, const char *argname) {
-  return check_words(L, idx, argname, "allocation type", alloc_words);
+  return pl_check_words(L, idx, idx, argname, "allocation type", alloc_words);
 }
 
 uint32_t pl_check_free_type(lua_State *L, int idx, const char *argname) {
-  return check_words(L, idx, argname, "free type", free_words);
+  return pl_check_words(L, idx, idx, argname, "free type", free_words);
 }
 
 /* Pushes the words of every known bit of v joined by '|', any unknown

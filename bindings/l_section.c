@@ -150,12 +150,7 @@ static uint32_t field_protect(lua_State *L, int t, bool *given) {
 
 /* -------------------------------------------------- section attributes */
 
-typedef struct attr_word {
-  const char *name;
-  uint32_t bits;
-} attr_word;
-
-static const attr_word attr_words[] = {
+static const pl_word attr_words[] = {
     {"file", MM_SEC_FILE},           {"image", MM_SEC_IMAGE},
     {"commit", MM_SEC_COMMIT},       {"reserve", MM_SEC_RESERVE},
     {"nocache", MM_SEC_NOCACHE},     {"writecombine", MM_SEC_WRITECOMBINE},
@@ -165,9 +160,6 @@ static const attr_word attr_words[] = {
 ** at the top of the stack. Which combinations are valid is the core's
 ** call (A.11.2); unknown words raise. */
 static uint32_t check_attributes(lua_State *L, int arg) {
-  size_t len;
-  const char *s;
-  uint32_t bits = 0;
   if (lua_type(L, -1) == LUA_TNUMBER) {
     int isint;
     lua_Integer v = lua_tointegerx(L, -1, &isint);
@@ -179,47 +171,15 @@ static uint32_t check_attributes(lua_State *L, int arg) {
     pl_field_error(L, arg, "attributes",
                    lua_pushfstring(L, "expected a string, got %s",
                                    luaL_typename(L, -1)));
-  s = lua_tolstring(L, -1, &len);
-  for (size_t i = 0; i <= len;) {
-    size_t start = i, end;
-    const attr_word *w;
-    while (i < len && s[i] != '|')
-      i++;
-    end = i;
-    while (start < end && s[start] == ' ')
-      start++;
-    while (end > start && s[end - 1] == ' ')
-      end--;
-    for (w = attr_words; w->name != NULL; w++)
-      if (strlen(w->name) == end - start &&
-          memcmp(w->name, s + start, end - start) == 0)
-        break;
-    if (w->name == NULL) {
-      luaL_Buffer b;
-      luaL_buffinit(L, &b);
-      luaL_addstring(&b, "unknown section attribute '");
-      luaL_addlstring(&b, s + start, end - start);
-      luaL_addstring(&b, "' (expected ");
-      for (const attr_word *x = attr_words; x->name != NULL; x++) {
-        if (x != attr_words)
-          luaL_addstring(&b, ", ");
-        luaL_addstring(&b, x->name);
-      }
-      luaL_addstring(&b, ")");
-      luaL_pushresult(&b);
-      pl_field_error(L, arg, "attributes", lua_tostring(L, -1));
-    }
-    bits |= w->bits;
-    i++;
-  }
-  return bits;
+  return pl_check_words(L, lua_absindex(L, -1), arg, "attributes",
+                        "section attribute", attr_words);
 }
 
 static void push_attributes(lua_State *L, uint32_t v) {
   luaL_Buffer b;
   int first = 1;
   luaL_buffinit(L, &b);
-  for (const attr_word *w = attr_words; w->name != NULL; w++) {
+  for (const pl_word *w = attr_words; w->name != NULL; w++) {
     if (!(v & w->bits))
       continue;
     if (!first)

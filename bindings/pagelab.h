@@ -124,6 +124,18 @@ void pl_raise_if_callback_failed(lua_State *L, pl_system *s);
 ** when a callback failed, else mm_last_error. Never returns. */
 int pl_raise_core_error(lua_State *L, pl_system *s, const char *what);
 
+/* A word of a '|'-separated flag string and the bits it stands for; lists
+** end with {NULL, 0}. */
+typedef struct pl_word {
+  const char *name;
+  uint32_t bits;
+} pl_word;
+/* ORs the bits of every word of the string at idx; spaces around words
+** are allowed, unknown or empty words raise, as argument arg, "argname:
+** unknown <what> word 'w' (expected a, b, ...)". */
+uint32_t pl_check_words(lua_State *L, int idx, int arg, const char *argname,
+                        const char *what, const pl_word *words);
+
 /* MEM_* flags from "reserve|commit|top_down" (alloc) or "decommit" /
 ** "release" (free). Unknown words raise naming argname. */
 uint32_t pl_check_alloc_type(lua_State *L, int idx, const char *argname);

@@ -222,7 +222,7 @@ describe("sys:section", function()
   it("misuse raises", function()
     local sys = system()
     raises("unknown option 'sise'", sys.section, sys, { sise = 1 })
-    raises("unknown section attribute 'comit'", sys.section, sys,
+    raises("unknown section attribute word 'comit'", sys.section, sys,
            { size = PAGE, attributes = "comit" })
     raises("bad argument #2.*unknown protection word 'rw'", sys.section, sys,
            { size = PAGE, protect = "rw" })
