@@ -375,6 +375,11 @@ mm_pte *pt_lookup(mm_process *p, const mm_system *sys, uint64_t vpn);
 ** (tables already allocated stay; pt_prune frees empty ones). */
 mm_leaf *pt_ensure(mm_system *sys, mm_process *p, uint64_t vpn);
 mm_leaf *pt_leaf(mm_process *p, const mm_system *sys, uint64_t vpn);
+/* The first existing leaf holding a page of [lo, hi), or NULL: range walks
+** skip the holes of a huge, mostly reserved region in time proportional
+** to its tables, not its pages. Read only. */
+mm_leaf *pt_next_leaf(const mm_process *p, const mm_system *sys, uint64_t lo,
+                      uint64_t hi);
 /* Frees every table in [lo, hi) pages whose entries are all zero. */
 void pt_prune(mm_system *sys, mm_process *p, uint64_t lo, uint64_t hi);
 void pt_destroy(mm_system *sys, mm_process *p);

@@ -38,6 +38,31 @@ mm_pte *pt_lookup(mm_process *p, const mm_system *sys, uint64_t vpn) {
   return leaf ? &leaf->pte[vpn - leaf->base_vpn] : NULL;
 }
 
+/* The leaf under node (a table at level l covering vpns from base) with
+** the lowest base that holds a page of [lo, hi), or NULL. */
+static mm_leaf *next_in(const mm_system *sys, void *node, unsigned l,
+                        uint64_t base, uint64_t lo, uint64_t hi) {
+  if (l + 1 == sys->pt_levels) return node;
+  mm_dir *d = node;
+  unsigned shift = sys->pt_shift[l];
+  uint64_t n = 1ull << sys->pt_bits[l];
+  uint64_t i = lo > base ? (lo - base) >> shift : 0;
+  for (; i < n && d->live; i++) {
+    uint64_t cb = base + (i << shift);
+    if (cb >= hi) break;
+    if (!d->child[i]) continue;
+    mm_leaf *f = next_in(sys, d->child[i], l + 1, cb, lo, hi);
+    if (f) return f;
+  }
+  return NULL;
+}
+
+mm_leaf *pt_next_leaf(const mm_process *p, const mm_system *sys, uint64_t lo,
+                      uint64_t hi) {
+  if (!p->pt_root || lo >= hi) return NULL;
+  return next_in(sys, p->pt_root, 0, 0, lo, hi);
+}
+
 static mm_dir *dir_new(const mm_system *sys, unsigned l) {
   return calloc(1, sizeof(mm_dir) + (sizeof(void *) << sys->pt_bits[l]));
 }

@@ -221,44 +221,17 @@ mm_status vad_place(mm_system *sys, mm_process *p, uint64_t *start,
 
 /* --------------------------------------------------- page-table walking */
 
-/* The leaf under node (a table at level l covering vpns from base) with
-** the lowest base that holds a page of [lo, hi), or NULL. Read only. */
-static mm_leaf *leaf_next_in(const mm_system *sys, void *node, unsigned l,
-                             uint64_t base, uint64_t lo, uint64_t hi) {
-  if (l + 1 == sys->pt_levels) return node;
-  mm_dir *d = node;
-  unsigned shift = sys->pt_shift[l];
-  uint64_t n = 1ull << sys->pt_bits[l];
-  uint64_t i = lo > base ? (lo - base) >> shift : 0;
-  for (; i < n && d->live; i++) {
-    uint64_t cb = base + (i << shift);
-    if (cb >= hi) break;
-    if (!d->child[i]) continue;
-    mm_leaf *f = leaf_next_in(sys, d->child[i], l + 1, cb, lo, hi);
-    if (f) return f;
-  }
-  return NULL;
-}
-
-/* The first existing leaf holding a page of [lo, hi), or NULL: lets the
-** range walks below skip the holes of a huge, mostly reserved region in
-** time proportional to the tables, not the pages. Read only. */
-static mm_leaf *leaf_next(const mm_system *sys, const mm_process *p,
-                          uint64_t lo, uint64_t hi) {
-  if (!p->pt_root || lo >= hi) return NULL;
-  return leaf_next_in(sys, p->pt_root, 0, 0, lo, hi);
-}
 
 /* Committed pages in [lo, hi). Never fails. */
 static uint64_t count_committed(const mm_system *sys, mm_process *p,
                                 uint64_t lo, uint64_t hi) {
   uint64_t n = 0, span = leaf_span(sys);
-  for (mm_leaf *lf = leaf_next(sys, p, lo, hi); lf;) {
+  for (mm_leaf *lf = pt_next_leaf(p, sys, lo, hi); lf;) {
     uint64_t a = lf->base_vpn > lo ? lf->base_vpn : lo;
     uint64_t b = lf->base_vpn + span < hi ? lf->base_vpn + span : hi;
     for (uint64_t v = a; v < b; v++)
       if (lf->pte[v - lf->base_vpn] && page_state(p, sys, v, NULL)) n++;
-    lf = leaf_next(sys, p, b, hi);
+    lf = pt_next_leaf(p, sys, b, hi);
   }
   return n;
 }
@@ -269,12 +242,12 @@ static uint64_t count_committed(const mm_system *sys, mm_process *p,
 static uint64_t decommit_range(mm_system *sys, mm_process *p, uint64_t lo,
                                uint64_t hi) {
   uint64_t n = 0, span = leaf_span(sys);
-  for (mm_leaf *lf = leaf_next(sys, p, lo, hi); lf;) {
+  for (mm_leaf *lf = pt_next_leaf(p, sys, lo, hi); lf;) {
     uint64_t a = lf->base_vpn > lo ? lf->base_vpn : lo;
     uint64_t b = lf->base_vpn + span < hi ? lf->base_vpn + span : hi;
     for (uint64_t v = a; v < b; v++)
       if (lf->pte[v - lf->base_vpn]) n += (uint64_t)page_decommit(sys, p, v);
-    lf = leaf_next(sys, p, b, hi);
+    lf = pt_next_leaf(p, sys, b, hi);
   }
   return n;
 }
@@ -524,12 +497,12 @@ static mm_status alloc_reset(mm_system *sys, mm_process *p, uint64_t *base,
   const mm_vad *v = &p->vads[i];
   if (v->type == VAD_PRIVATE && !(v->flags & VAD_F_LARGE)) {
     uint64_t span = leaf_span(sys);
-    for (mm_leaf *lf = leaf_next(sys, p, lo, hi); lf;) {
+    for (mm_leaf *lf = pt_next_leaf(p, sys, lo, hi); lf;) {
       uint64_t a = lf->base_vpn > lo ? lf->base_vpn : lo;
       uint64_t b = lf->base_vpn + span < hi ? lf->base_vpn + span : hi;
       for (uint64_t x = a; x < b; x++)
         if (lf->pte[x - lf->base_vpn]) page_reset(sys, p, x);
-      lf = leaf_next(sys, p, b, hi);
+      lf = pt_next_leaf(p, sys, b, hi);
     }
   }
   *base = va_of(sys, lo);
@@ -854,7 +827,7 @@ static uint64_t run_end(const mm_system *sys, mm_process *p, uint64_t vpn,
   *prot = p0;
   uint64_t x = vpn + 1, span = leaf_span(sys);
   while (x < end) {
-    mm_leaf *lf = leaf_next(sys, p, x, end);
+    mm_leaf *lf = pt_next_leaf(p, sys, x, end);
     if (!lf) return c0 ? x : end;       /* no tables left: all reserved */
     if (lf->base_vpn > x) {             /* a hole without tables */
       if (c0) return x;
@@ -954,13 +927,13 @@ int vad_check(mm_system *sys, mm_process *p) {
   if (p->alive && !system_seen)
     return vad_broken(sys, p, "the region at 0x10000 is missing", 0, 0);
   uint64_t span = leaf_span(sys);
-  for (mm_leaf *lf = leaf_next(sys, p, 0, UINT64_MAX); lf;) {
+  for (mm_leaf *lf = pt_next_leaf(p, sys, 0, UINT64_MAX); lf;) {
     for (uint64_t k = 0; k < span; k++)
       if (lf->pte[k] && vad_find(p, lf->base_vpn + k) < 0)
         return vad_broken(sys, p, "nonzero PTE outside every VAD",
                           lf->base_vpn + k, lf->pte[k]);
     if (lf->base_vpn + span == 0) break;
-    lf = leaf_next(sys, p, lf->base_vpn + span, UINT64_MAX);
+    lf = pt_next_leaf(p, sys, lf->base_vpn + span, UINT64_MAX);
   }
   return 0;
 }

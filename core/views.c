@@ -55,26 +55,6 @@ static uint64_t leaf_span(const mm_system *sys) {
   return 1ull << sys->pt_bits[sys->pt_levels - 1];
 }
 
-/* The leaf under node (a table at level l covering vpns from base) with
-** the lowest base that holds a page of [lo, hi), or NULL. Like vad.c's
-** walker, and for the same reason: a huge reservation with few tables is
-** walked in time proportional to its tables, not its pages. */
-static mm_leaf *next_leaf(const mm_system *sys, void *node, unsigned l,
-                          uint64_t base, uint64_t lo, uint64_t hi) {
-  if (l + 1 == sys->pt_levels) return node;
-  mm_dir *d = node;
-  unsigned shift = sys->pt_shift[l];
-  uint64_t n = 1ull << sys->pt_bits[l];
-  uint64_t i = lo > base ? (lo - base) >> shift : 0;
-  for (; i < n && d->live; i++) {
-    uint64_t cb = base + (i << shift);
-    if (cb >= hi) break;
-    if (!d->child[i]) continue;
-    mm_leaf *f = next_leaf(sys, d->child[i], l + 1, cb, lo, hi);
-    if (f) return f;
-  }
-  return NULL;
-}
 
 /* The VMMap type of a VAD. */
 static int vad_vmmap_type(const mm_system *sys, const mm_vad *v) {
@@ -125,7 +105,7 @@ static void vad_count(mm_system *sys, const mm_process *p, const mm_vad *v,
   row->size += (v->end - v->start) * ps;
   uint64_t x = v->start;
   while (x < v->end) {
-    mm_leaf *lf = p->pt_root ? next_leaf(sys, p->pt_root, 0, 0, x, v->end)
+    mm_leaf *lf = p->pt_root ? pt_next_leaf(p, sys, x, v->end)
                              : NULL;
     if (!lf || lf->base_vpn > x) {        /* no tables: reserved pages */
       run_note(&run, false, 0, row);
