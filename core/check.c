@@ -131,7 +131,6 @@ static int check_leaf(mm_system *sys, mm_process *p, mm_leaf *leaf, walk *w) {
           (unsigned long long)vpn, pte_prot(v));
     if (p->vads[vi].type == VAD_PRIVATE)
       w->committed++;
-    uint32_t slot = leaf->wsslot[i];
     if (pte_valid(v)) {
       uint64_t f = pte_payload(v);
       if (f >= sys->nframes) BAD("PTE names frame %llu past the end",
@@ -143,6 +142,10 @@ static int check_leaf(mm_system *sys, mm_process *p, mm_leaf *leaf, walk *w) {
         BAD("pid %u: page 0x%llx and frame %llu disagree on sharing", p->pid,
             (unsigned long long)vpn, (unsigned long long)f);
       if (proto) w->shared++;
+      if (proto && !leaf->wsslot)
+        BAD("pid %u: shared page 0x%llx in a leaf without slots", p->pid,
+            (unsigned long long)vpn);
+      uint32_t slot = *pte_wsslot(sys, leaf, i, v);
       if (slot == MM_NIL || slot >= p->ws.hi || p->ws.e[slot].pte != &leaf->pte[i])
         BAD("pid %u: valid page 0x%llx not in its working set", p->pid,
             (unsigned long long)vpn);

@@ -203,8 +203,10 @@ static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
       p->st.hits++;
       /* Locked pages (large pages, non-paged pool) are in no working set:
       ** their slot is MM_NIL. */
-      if (sys->pol_ops->needs_hits && leaf->wsslot[i] != MM_NIL)
-        sys->pol_ops->hit(sys, p, p->ws.pol, leaf->wsslot[i]);
+      if (sys->pol_ops->needs_hits) {
+        uint32_t slot = *pte_wsslot(sys, leaf, i, v);
+        if (slot != MM_NIL) sys->pol_ops->hit(sys, p, p->ws.pol, slot);
+      }
       r = MM_HIT;
       goto done;
     }

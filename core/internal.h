@@ -82,7 +82,7 @@ typedef struct mm_leaf {
   uint64_t base_vpn;                /* vpn of pte[0] */
   uint32_t live;                    /* PTEs that are not zero */
   uint32_t pad_;
-  uint32_t *wsslot;                 /* [entries] */
+  uint32_t *wsslot;                 /* [entries], or NULL: see pte_wsslot */
   mm_pte pte[];                     /* [entries] */
 } mm_leaf;
 
@@ -237,7 +237,7 @@ typedef struct mm_pfn {
   uint16_t share;                   /* valid PTEs mapping the frame */
   uint8_t list;                     /* LIST_* */
   uint8_t flags;                    /* PFN_F_* and priority */
-  uint32_t pad_;
+  uint32_t wsslot;                  /* a private page's working-set slot */
 } mm_pfn;
 
 typedef struct mm_list {
@@ -375,6 +375,9 @@ mm_pte *pt_lookup(mm_process *p, const mm_system *sys, uint64_t vpn);
 ** (tables already allocated stay; pt_prune frees empty ones). */
 mm_leaf *pt_ensure(mm_system *sys, mm_process *p, uint64_t vpn);
 mm_leaf *pt_leaf(mm_process *p, const mm_system *sys, uint64_t vpn);
+/* Gives leaf the slot array its shared pages need (pte_wsslot); views
+** call it for every leaf they cover. -1 on host OOM. */
+int pt_shareable(const mm_system *sys, mm_leaf *leaf);
 /* The first existing leaf holding a page of [lo, hi), or NULL: range walks
 ** skip the holes of a huge, mostly reserved region in time proportional
 ** to its tables, not its pages. Read only. */
@@ -383,6 +386,16 @@ mm_leaf *pt_next_leaf(const mm_process *p, const mm_system *sys, uint64_t lo,
 /* Frees every table in [lo, hi) pages whose entries are all zero. */
 void pt_prune(mm_system *sys, mm_process *p, uint64_t lo, uint64_t hi);
 void pt_destroy(mm_system *sys, mm_process *p);
+/* Where the working-set slot of the page behind valid PTE v (leaf entry
+** i) is kept: a private frame has one mapping, so its PFN entry holds the
+** slot (the fault path touches that line anyway); a shared frame has one
+** per process, kept beside the PTE in the leaf (pt_shareable). Locked
+** pages (large pages, non-paged pool) are in no working set: MM_NIL. */
+static inline uint32_t *pte_wsslot(const mm_system *sys, mm_leaf *leaf,
+                                   uint32_t i, mm_pte v) {
+  return (v & PTE_PROTOMAP) ? &leaf->wsslot[i]
+                            : &sys->pfn[pte_payload(v)].wsslot;
+}
 static inline uint32_t pt_index(const mm_system *sys, uint64_t vpn) {
   return (uint32_t)(vpn & ((1ull << sys->pt_bits[sys->pt_levels - 1]) - 1));
 }

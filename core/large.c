@@ -71,9 +71,9 @@ mm_status large_alloc(mm_system *sys, mm_process *p, uint64_t base,
       e->share = 1;
       e->flags = PFN_F_LARGE;
       e->slot = MM_NIL;
+      e->wsslot = MM_NIL;                 /* in no working set */
       mm_leaf *leaf = pt_leaf(p, sys, vpn);
       leaf->pte[vpn - leaf->base_vpn] = bits | ((mm_pte)f << PTE_PAYLOAD_SHIFT);
-      leaf->wsslot[vpn - leaf->base_vpn] = MM_NIL;   /* in no working set */
       leaf->live++;
     }
   }

@@ -73,7 +73,7 @@ int page_decommit(mm_system *sys, mm_process *p, uint64_t vpn) {
     }
   } else if (pte_valid(v)) {
     uint32_t f = (uint32_t)pte_payload(v);
-    ws_remove(sys, p, leaf->wsslot[i]);
+    ws_remove(sys, p, sys->pfn[f].wsslot);
     sys->pfn[f].share = 0;
     p->st.private_pages--;
     pfn_release(sys, f);            /* A.9.3: a deleted page is freed */

@@ -69,13 +69,24 @@ static mm_dir *dir_new(const mm_system *sys, unsigned l) {
 
 static mm_leaf *leaf_new(const mm_system *sys, uint64_t vpn) {
   uint64_t n = leaf_entries(sys);
-  mm_leaf *leaf = calloc(1, sizeof(mm_leaf) + n * sizeof(mm_pte) +
-                                n * sizeof(uint32_t));
+  mm_leaf *leaf = calloc(1, sizeof(mm_leaf) + n * sizeof(mm_pte));
   if (!leaf) return NULL;
   leaf->base_vpn = vpn & ~(n - 1);
-  leaf->wsslot = (uint32_t *)(void *)&leaf->pte[n];
-  for (uint64_t i = 0; i < n; i++) leaf->wsslot[i] = MM_NIL;
   return leaf;
+}
+
+static void leaf_free(mm_leaf *leaf) {
+  free(leaf->wsslot);
+  free(leaf);
+}
+
+int pt_shareable(const mm_system *sys, mm_leaf *leaf) {
+  if (leaf->wsslot) return 0;
+  uint64_t n = leaf_entries(sys);
+  leaf->wsslot = malloc(n * sizeof *leaf->wsslot);
+  if (!leaf->wsslot) return -1;
+  for (uint64_t i = 0; i < n; i++) leaf->wsslot[i] = MM_NIL;
+  return 0;
 }
 
 mm_leaf *pt_ensure(mm_system *sys, mm_process *p, uint64_t vpn) {
@@ -126,7 +137,8 @@ static bool prune(mm_system *sys, mm_process *p, void *node, unsigned l,
     if (!c) continue;
     if (prune(sys, p, c, l + 1, cb, lo, hi)) {
       if (p->leaf_cache == c) p->leaf_cache = NULL;
-      free(c);
+      if (l + 1 == last) leaf_free(c);
+      else free(c);
       d->child[i] = NULL;
       d->live--;
       p->pt_tables--;
@@ -151,8 +163,10 @@ static void destroy(mm_system *sys, void *node, unsigned l) {
     uint64_t n = 1ull << sys->pt_bits[l];
     for (uint64_t i = 0; i < n && d->live; i++)
       if (d->child[i]) destroy(sys, d->child[i], l + 1);
+    free(node);
+  } else {
+    leaf_free(node);
   }
-  free(node);
 }
 
 void pt_destroy(mm_system *sys, mm_process *p) {

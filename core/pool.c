@@ -579,10 +579,10 @@ static void map_nonpaged(mm_system *sys, uint64_t vpn, uint32_t f) {
   e->share = 1;
   e->flags = PFN_F_NONPAGED;
   e->slot = MM_NIL;
+  e->wsslot = MM_NIL;                 /* in no working set */
   *pte = PTE_V | PTE_C | pte_hw_bits(MM_PAGE_READWRITE) |
          ((mm_pte)MM_PAGE_READWRITE << PTE_PROT_SHIFT) |
          ((mm_pte)f << PTE_PAYLOAD_SHIFT);
-  leaf->wsslot[vpn - leaf->base_vpn] = MM_NIL;   /* in no working set */
   leaf->live++;
 }
 

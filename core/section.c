@@ -621,11 +621,13 @@ mm_status view_insert(mm_system *sys, mm_process *p, uint64_t lo,
   mm_status st;
   mm_view *view = calloc(1, sizeof *view);
   if (!view) return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory");
-  for (uint64_t k = 0; k < npages; k++)
-    if (!pt_ensure(sys, p, lo + k)) {
+  for (uint64_t k = 0; k < npages; k++) {
+    mm_leaf *leaf = pt_ensure(sys, p, lo + k);
+    if (!leaf || pt_shareable(sys, leaf) != 0) {
       st = mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory for page tables");
       goto undo_tables;
     }
+  }
   if (charge && (st = commit_charge(sys, p, charge)) != 0) goto undo_tables;
   if (section_commit && (st = commit_charge(sys, NULL, section_commit)) != 0)
     goto undo_charge;
@@ -794,7 +796,7 @@ static void view_page_release(mm_system *sys, mm_process *p, mm_leaf *leaf,
   mm_pte v = leaf->pte[i];
   if (pte_valid(v)) {
     uint32_t f = (uint32_t)pte_payload(v);
-    ws_remove(sys, p, leaf->wsslot[i]);
+    ws_remove(sys, p, *pte_wsslot(sys, leaf, i, v));
     if (v & PTE_PROTOMAP) {
       unshare(sys, f, v);
     } else {                         /* a copy-on-write private page */
@@ -997,6 +999,7 @@ static int cow_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i) {
   if (nf == MM_NIL) return MM_ERROR;
   mm_pte v = leaf->pte[i];            /* may have been trimmed meanwhile */
   in_ws = pte_valid(v);
+  uint32_t slot = in_ws ? *pte_wsslot(sys, leaf, i, v) : MM_NIL;
   uint64_t pidx;
   if (in_ws) {
     uint32_t f = (uint32_t)pte_payload(v);
@@ -1023,7 +1026,7 @@ static int cow_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i) {
   leaf->pte[i] = PTE_C | PTE_V | PTE_A | PTE_D | pte_hw_bits(prot) |
                  ((mm_pte)prot << PTE_PROT_SHIFT) | ((mm_pte)nf << PTE_PAYLOAD_SHIFT);
   if (in_ws) {
-    p->ws.e[leaf->wsslot[i]].pte = &leaf->pte[i];
+    e->wsslot = slot;                 /* the same slot, now the frame's */
   } else {
     ws_insert(sys, p, leaf, i);
   }

@@ -81,7 +81,7 @@ void ws_insert(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i) {
   }
   ws->e[slot].pte = &leaf->pte[i];
   ws->e[slot].vpn = leaf->base_vpn + i;
-  leaf->wsslot[i] = slot;
+  *pte_wsslot(sys, leaf, i, leaf->pte[i]) = slot;
   ws->count++;
   if (ws->count > ws->peak) ws->peak = ws->count;
   sys->pol_ops->insert(sys, p, ws->pol, slot);
@@ -91,9 +91,8 @@ void ws_remove(mm_system *sys, mm_process *p, uint32_t slot) {
   mm_ws *ws = &p->ws;
   assert(slot < ws->hi && ws->e[slot].pte);
   sys->pol_ops->remove(sys, p, ws->pol, slot);
-  /* The leaf's wsslot entry is left as it is: it only means something
-  ** while the PTE is valid, and finding the leaf again would cost a walk
-  ** (and a cache miss) on every trim. */
+  /* The page's slot record (pte_wsslot) is left as it is: it only means
+  ** something while the PTE is valid. */
   ws->e[slot].pte = NULL;
   ws->e[slot].vpn = ws->free_head;
   ws->free_head = slot;

@@ -65,7 +65,7 @@ static void repurpose_order(void **state) {
   for (int k = 0; k < 8; k++) {
     sys->cfg.tune.standby_priority = k < 4 ? 5 : 2;
     mm_pte *pte = pt_lookup(p, sys, (a >> 12) + k);
-    uint32_t slot = pt_leaf(p, sys, (a >> 12) + k)->wsslot[((a >> 12) + k) & 511];
+    uint32_t slot = sys->pfn[pte_payload(*pte)].wsslot;
     assert_ptr_equal(p->ws.e[slot].pte, pte);
     ws_trim_slot(sys, p, slot, false);
   }
