@@ -182,13 +182,14 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
   }
 }
 
+/* leaf: pt_leaf() of the address's page, found by the caller (run_refs
+** looks a few references ahead). */
 static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
-                             unsigned kind) {
+                             unsigned kind, mm_leaf *leaf) {
   uint64_t vpn = addr >> sys->page_shift;
   int r;
   sys->now++;
   p->st.refs++;
-  mm_leaf *leaf = pt_leaf(p, sys, vpn);
   if (sys->tlb) {
     /* A large page is one entry of the large-page TLB: its reach. */
     bool large = leaf && (leaf->pte[vpn - leaf->base_vpn] & PTE_LARGE);
@@ -231,7 +232,7 @@ done:
 
 int access_internal(mm_system *sys, mm_process *p, uint64_t addr,
                     unsigned kind) {
-  return access_one(sys, p, addr, kind);
+  return access_one(sys, p, addr, kind, pt_leaf(p, sys, addr >> sys->page_shift));
 }
 
 int mm_access(mm_system *sys, mm_pid pid, uint64_t addr, unsigned kind) {
@@ -251,11 +252,17 @@ int mm_access(mm_system *sys, mm_pid pid, uint64_t addr, unsigned kind) {
     return MM_ERROR;
   }
   sys->nested++;
-  int r = access_one(sys, p, addr, kind);
+  int r = access_one(sys, p, addr, kind, pt_leaf(p, sys, addr >> sys->page_shift));
   sys->nested--;
   MM_CHECK(sys);
   return r;
 }
+
+/* References looked ahead: their leaves are found and their PTEs fetched
+** into the cache a group at a time, so that the misses of a group overlap
+** instead of each stalling its own reference (a replay over a large
+** address space misses on most PTEs it has not touched lately). */
+#define RUN_AHEAD 16
 
 /* Runs up to want references of src in p (all in C): the loop of mm_run
 ** and mm_run_many. *ended: the source has no more. */
@@ -263,6 +270,7 @@ static mm_status run_refs(mm_system *sys, mm_process *p, mm_source *src,
                           uint64_t want, const uint32_t *next, size_t nnext,
                           mm_run_result *res, bool *ended) {
   mm_ref buf[256];
+  uint64_t epoch = 0;
   *ended = false;
   while (want) {
     size_t n = mm_source_next(src, buf, want < 256 ? (size_t)want : 256);
@@ -272,14 +280,31 @@ static mm_status run_refs(mm_system *sys, mm_process *p, mm_source *src,
       return e ? mm_fail(sys, MM_STATUS_PAGELAB_BAD_SOURCE, "%s", e)
                : MM_STATUS_SUCCESS;
     }
+    mm_leaf *ahead[RUN_AHEAD];
     for (size_t k = 0; k < n; k++) {
+      size_t j = k % RUN_AHEAD;
+      uint64_t vpn = buf[k].addr >> sys->page_shift;
+      if (j == 0) {
+        /* A leaf found here stays good unless a table is freed before
+        ** its reference runs (a callback may free memory): the epoch. */
+        size_t m = n - k < RUN_AHEAD ? n - k : RUN_AHEAD;
+        for (size_t a = 0; a < m; a++) {
+          uint64_t av = buf[k + a].addr >> sys->page_shift;
+          mm_leaf *l = pt_leaf(p, sys, av);
+          ahead[a] = l;
+          if (l) __builtin_prefetch(&l->pte[av - l->base_vpn], 1);
+        }
+        epoch = p->pt_epoch;
+      }
+      mm_leaf *leaf = ahead[j];
+      if (!leaf || p->pt_epoch != epoch) leaf = pt_leaf(p, sys, vpn);
       unsigned kind = buf[k].kind <= MM_EXECUTE ? buf[k].kind : MM_READ;
       if (next) {
         uint64_t at = res->refs + k;
         sys->cur_next_use = at < nnext && next[at] != UINT32_MAX
                                 ? next[at] : UINT64_MAX;
       }
-      int r = access_one(sys, p, buf[k].addr, kind);
+      int r = access_one(sys, p, buf[k].addr, kind, leaf);
       if (r < 0) {
         res->refs += k;
         return sys->last_status ? sys->last_status : MM_STATUS_NO_MEMORY;

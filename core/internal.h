@@ -181,6 +181,9 @@ typedef struct mm_wsle {
 
 struct mm_policy_ops;
 
+/* Victim lookahead (ws_ahead): slots a policy expects to choose soon. */
+#define WS_AHEAD 16u
+
 typedef struct mm_ws {
   mm_wsle *e;
   uint32_t cap;                     /* slots allocated */
@@ -191,6 +194,8 @@ typedef struct mm_ws {
   bool hard_min, hard_max;
   uint64_t peak;
   void *pol;                        /* policy state */
+  uint32_t ahead[WS_AHEAD];         /* likely victims, newest at ahead_n-1 */
+  uint32_t ahead_n;                 /* slots ever pushed (ws_ahead) */
 } mm_ws;
 
 /* --------------------------------------------------------------- process */
@@ -209,6 +214,7 @@ typedef struct mm_process {
   void *pt_root;                    /* top directory (or NULL) */
   uint64_t pt_tables;               /* tables allocated, all levels */
   mm_leaf *leaf_cache;              /* last leaf found by a walk */
+  uint64_t pt_epoch;                /* bumped whenever a table is freed */
   mm_ws ws;
   mm_pstats st;                     /* counters (ws_* filled on read) */
   void *loader;                     /* loader.c: modules of the process */
@@ -265,6 +271,12 @@ struct mm_system {
   mm_pfn *pfn;
   mm_list list[LIST_COUNT_];        /* LIST_STANDBY unused: see standby[] */
   mm_list standby[PFN_STANDBY_LISTS];
+  /* Repurposing lookahead (pfn.c): a cursor on the standby list being
+  ** taken from, and the frames it named, as ws_ahead does for victims. */
+  mm_list *sb_list;
+  uint32_t sb_at, sb_dist;
+  uint32_t sb_ahead[WS_AHEAD];
+  uint32_t sb_n;
 
   /* page file */
   uint64_t pf_slots, pf_used;
@@ -374,7 +386,27 @@ mm_pte *pt_lookup(mm_process *p, const mm_system *sys, uint64_t vpn);
 /* The leaf holding vpn, allocating tables on the way; NULL on host OOM
 ** (tables already allocated stay; pt_prune frees empty ones). */
 mm_leaf *pt_ensure(mm_system *sys, mm_process *p, uint64_t vpn);
-mm_leaf *pt_leaf(mm_process *p, const mm_system *sys, uint64_t vpn);
+static inline uint32_t pt_level_index(const mm_system *sys, unsigned l,
+                                      uint64_t vpn) {
+  return (uint32_t)((vpn >> sys->pt_shift[l]) &
+                    ((1ull << sys->pt_bits[l]) - 1));
+}
+static inline uint64_t pt_leaf_entries(const mm_system *sys) {
+  return 1ull << sys->pt_bits[sys->pt_levels - 1];
+}
+/* The leaf holding vpn, or NULL: the last leaf found, else a walk. Inline:
+** every reference starts here. A leaf pointer stays good until a table
+** of p is freed (p->pt_epoch changes). */
+static inline mm_leaf *pt_leaf(mm_process *p, const mm_system *sys,
+                               uint64_t vpn) {
+  mm_leaf *c = p->leaf_cache;
+  if (c && vpn - c->base_vpn < pt_leaf_entries(sys)) return c;
+  void *node = p->pt_root;
+  for (unsigned l = 0; node && l + 1 < sys->pt_levels; l++)
+    node = ((mm_dir *)node)->child[pt_level_index(sys, l, vpn)];
+  if (node) p->leaf_cache = node;
+  return node;
+}
 /* Gives leaf the slot array its shared pages need (pte_wsslot); views
 ** call it for every leaf they cover. -1 on host OOM. */
 int pt_shareable(const mm_system *sys, mm_leaf *leaf);
@@ -499,6 +531,27 @@ mm_status ws_shrink(mm_system *sys, mm_process *p, uint32_t n);
 /* Clears the accessed bit of the page in slot; returns whether it was set.
 ** What the trimmer does to sample references (and flushes that TLB entry). */
 bool ws_test_clear_accessed(mm_system *sys, mm_process *p, uint32_t slot);
+/* A policy names a slot it expects to choose some WS_AHEAD faults from
+** now. Victims are pages nobody touched lately, so their slot entry, PTE
+** and PFN entry are cache misses, each needing the one before it: a slot
+** pushed here has its entry fetched now, its PTE fetched WS_AHEAD/3
+** pushes later and its PFN entry 2·WS_AHEAD/3 pushes later, so that all
+** three are in the cache when it is chosen. A slot freed or reused
+** meanwhile costs one wasted fetch, never a wrong result. */
+static inline void ws_ahead(const mm_system *sys, mm_process *p,
+                            uint32_t slot) {
+  mm_ws *ws = &p->ws;
+  uint32_t w = ws->ahead_n++;
+  __builtin_prefetch(&ws->e[slot], 0);
+  ws->ahead[w % WS_AHEAD] = slot;
+  uint32_t b = ws->ahead[(w - WS_AHEAD / 3) % WS_AHEAD];
+  uint32_t c = ws->ahead[(w - 2 * WS_AHEAD / 3) % WS_AHEAD];
+  if (b < ws->hi && ws->e[b].pte) __builtin_prefetch(ws->e[b].pte, 1);
+  if (c < ws->hi && ws->e[c].pte) {
+    mm_pte v = *ws->e[c].pte;
+    if (pte_valid(v)) __builtin_prefetch(&sys->pfn[pte_payload(v)], 1);
+  }
+}
 
 /* ------------------------------------------------ manager and writer */
 

@@ -12,27 +12,6 @@
 
 #include "internal.h"
 
-static inline uint32_t level_index(const mm_system *sys, unsigned l,
-                                   uint64_t vpn) {
-  return (uint32_t)((vpn >> sys->pt_shift[l]) &
-                    ((1ull << sys->pt_bits[l]) - 1));
-}
-
-static inline uint64_t leaf_entries(const mm_system *sys) {
-  return 1ull << sys->pt_bits[sys->pt_levels - 1];
-}
-
-mm_leaf *pt_leaf(mm_process *p, const mm_system *sys, uint64_t vpn) {
-  mm_leaf *c = p->leaf_cache;
-  uint64_t n = leaf_entries(sys);
-  if (c && vpn - c->base_vpn < n) return c;
-  void *node = p->pt_root;
-  for (unsigned l = 0; node && l + 1 < sys->pt_levels; l++)
-    node = ((mm_dir *)node)->child[level_index(sys, l, vpn)];
-  if (node) p->leaf_cache = node;
-  return node;
-}
-
 mm_pte *pt_lookup(mm_process *p, const mm_system *sys, uint64_t vpn) {
   mm_leaf *leaf = pt_leaf(p, sys, vpn);
   return leaf ? &leaf->pte[vpn - leaf->base_vpn] : NULL;
@@ -68,7 +47,7 @@ static mm_dir *dir_new(const mm_system *sys, unsigned l) {
 }
 
 static mm_leaf *leaf_new(const mm_system *sys, uint64_t vpn) {
-  uint64_t n = leaf_entries(sys);
+  uint64_t n = pt_leaf_entries(sys);
   mm_leaf *leaf = calloc(1, sizeof(mm_leaf) + n * sizeof(mm_pte));
   if (!leaf) return NULL;
   leaf->base_vpn = vpn & ~(n - 1);
@@ -82,7 +61,7 @@ static void leaf_free(mm_leaf *leaf) {
 
 int pt_shareable(const mm_system *sys, mm_leaf *leaf) {
   if (leaf->wsslot) return 0;
-  uint64_t n = leaf_entries(sys);
+  uint64_t n = pt_leaf_entries(sys);
   leaf->wsslot = malloc(n * sizeof *leaf->wsslot);
   if (!leaf->wsslot) return -1;
   for (uint64_t i = 0; i < n; i++) leaf->wsslot[i] = MM_NIL;
@@ -100,7 +79,7 @@ mm_leaf *pt_ensure(mm_system *sys, mm_process *p, uint64_t vpn) {
   }
   mm_dir *d = p->pt_root;
   for (unsigned l = 0; l < last; l++) {
-    uint32_t i = level_index(sys, l, vpn);
+    uint32_t i = pt_level_index(sys, l, vpn);
     if (!d->child[i]) {
       void *c = (l + 1 == last) ? (void *)leaf_new(sys, vpn)
                                 : (void *)dir_new(sys, l + 1);
@@ -137,6 +116,7 @@ static bool prune(mm_system *sys, mm_process *p, void *node, unsigned l,
     if (!c) continue;
     if (prune(sys, p, c, l + 1, cb, lo, hi)) {
       if (p->leaf_cache == c) p->leaf_cache = NULL;
+      p->pt_epoch++;
       if (l + 1 == last) leaf_free(c);
       else free(c);
       d->child[i] = NULL;
@@ -174,4 +154,5 @@ void pt_destroy(mm_system *sys, mm_process *p) {
   p->pt_root = NULL;
   p->pt_tables = 0;
   p->leaf_cache = NULL;
+  p->pt_epoch++;
 }

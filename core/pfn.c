@@ -59,6 +59,10 @@ static void link_head(mm_system *sys, mm_list *l, uint32_t f) {
 }
 
 void pfn_init(mm_system *sys) {
+  sys->sb_list = NULL;
+  sys->sb_at = MM_NIL;
+  sys->sb_dist = sys->sb_n = 0;
+  for (uint32_t k = 0; k < WS_AHEAD; k++) sys->sb_ahead[k] = MM_NIL;
   for (int i = 0; i < LIST_COUNT_; i++)
     sys->list[i] = (mm_list){ MM_NIL, MM_NIL, 0 };
   for (int i = 0; i < PFN_STANDBY_LISTS; i++)
@@ -89,6 +93,10 @@ void pfn_unlink(mm_system *sys, uint32_t f) {
   mm_pfn *e = &sys->pfn[f];
   assert(e->list != LIST_ACTIVE);
   mm_list *l = list_of(sys, e);
+  if (l == sys->sb_list) {          /* keep the lookahead cursor in place */
+    if (f == sys->sb_at) sys->sb_at = e->prev;
+    if (f == l->head && sys->sb_dist) sys->sb_dist--;
+  }
   if (e->prev != MM_NIL) sys->pfn[e->prev].next = e->next;
   else l->head = e->next;
   if (e->next != MM_NIL) sys->pfn[e->next].prev = e->prev;
@@ -128,6 +136,40 @@ static void repurpose(mm_system *sys, uint32_t f) {
   sys->st.repurposed++;
 }
 
+/* Repurposing takes standby frames in list order, and each costs cache
+** misses on its PFN entry and on the PTE of the page that loses it (a
+** page nobody touched lately). A cursor WS_AHEAD frames into the list
+** names the frames to come: each is fetched when named, and the PTE its
+** entry points to WS_AHEAD/3 takes later. The cursor is a frame already
+** named, so moving it on reads an entry fetched one take earlier; a
+** frame leaving the list at the cursor moves it back one. Speed only: a
+** wrong guess costs a wasted fetch. */
+static void standby_ahead(mm_system *sys, mm_list *l) {
+  if (sys->sb_list != l || sys->sb_at == MM_NIL || sys->sb_dist == 0) {
+    sys->sb_list = l;
+    sys->sb_at = l->head;
+    sys->sb_dist = 0;
+    if (l->head == MM_NIL) return;
+  }
+  uint32_t depth = l->count < WS_AHEAD ? (uint32_t)l->count : WS_AHEAD;
+  while (sys->sb_dist < depth) {
+    uint32_t nx = sys->pfn[sys->sb_at].next;
+    if (nx == MM_NIL) break;
+    sys->sb_at = nx;
+    sys->sb_dist++;
+    __builtin_prefetch(&sys->pfn[nx], 1);
+    uint32_t w = sys->sb_n++;
+    sys->sb_ahead[w % WS_AHEAD] = nx;
+    uint32_t b = sys->sb_ahead[(w - WS_AHEAD / 3) % WS_AHEAD];
+    if (b == MM_NIL) continue;
+    const mm_pfn *e = &sys->pfn[b];
+    if (e->list != LIST_STANDBY || (e->flags & PFN_F_PROTO)) continue;
+    mm_process *p = proc_of(sys, e->owner);
+    mm_leaf *leaf = p ? pt_leaf(p, sys, e->vpn) : NULL;
+    if (leaf) __builtin_prefetch(&leaf->pte[pt_index(sys, e->vpn)], 1);
+  }
+}
+
 static uint32_t take_list(mm_system *sys, mm_list *l) {
   uint32_t f = l->head;
   if (f != MM_NIL) pfn_unlink(sys, f);
@@ -151,6 +193,7 @@ uint32_t pfn_take(mm_system *sys, bool want_zeroed) {
     if (f != MM_NIL) return f;
   }
   for (int pr = 0; pr < PFN_STANDBY_LISTS; pr++) {
+    if (sys->standby[pr].count) standby_ahead(sys, &sys->standby[pr]);
     f = take_list(sys, &sys->standby[pr]);
     if (f != MM_NIL) {
       repurpose(sys, f);

@@ -649,9 +649,9 @@ static long trace_want(trace *t, size_t want)
     return (long)(t->len - t->pos);
 }
 
-/* Reads a LEB128 varint. Returns 0, 1 at a clean end of stream before its
- * first byte, or -1 after source_fail. */
-static int trace_varint(trace *t, uint64_t *out, const char *what)
+/* Reads a LEB128 varint byte by byte, refilling as it goes: the general
+ * case of trace_varint. Returns 0, or -1 after source_fail. */
+static int trace_varint_slow(trace *t, uint64_t *out, const char *what)
 {
     uint64_t v = 0;
     unsigned shift = 0;
@@ -683,6 +683,27 @@ static int trace_varint(trace *t, uint64_t *out, const char *what)
     }
     *out = v;
     return 0;
+}
+
+/* Reads a LEB128 varint. Returns 0, or -1 after source_fail. The common
+ * case, a short varint wholly in the buffer, is decoded here without a
+ * refill check per byte; anything else (the buffer's end, a varint too
+ * long for 64 bits) goes the slow way, which also words the errors. */
+static inline int trace_varint(trace *t, uint64_t *out, const char *what)
+{
+    if (t->len - t->pos >= 9) {
+        const unsigned char *p = t->buf + t->pos;
+        uint64_t v = 0;
+        for (unsigned k = 0; k < 9; k++) {
+            v |= (uint64_t)(p[k] & 0x7f) << (7 * k);
+            if (!(p[k] & 0x80)) {
+                t->pos += k + 1;
+                *out = v;
+                return 0;
+            }
+        }
+    }
+    return trace_varint_slow(t, out, what);
 }
 
 /* Reads and checks the 16-byte header. 0, or -1 after source_fail. */

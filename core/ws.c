@@ -31,6 +31,7 @@ int ws_init(mm_system *sys, mm_process *p) {
     return -1;
   }
   p->ws.free_head = MM_NIL;
+  for (uint32_t k = 0; k < WS_AHEAD; k++) p->ws.ahead[k] = MM_NIL;
   return 0;
 }
 
@@ -48,6 +49,7 @@ int ws_make_room(mm_system *sys, mm_process *p) {
   /* A.10.3: at a hard maximum a new page replaces one of the same set. */
   if (ws->hard_max && ws->count >= ws->max && ws->count > 0) {
     uint32_t victim;
+    if (sys->pol_ops->ahead) sys->pol_ops->ahead(sys, p, ws->pol);
     int64_t n = sys->pol_ops->select(sys, p, ws->pol, 1, true, &victim);
     if (n < 0) return -1;
     if (n == 0) {

@@ -21,6 +21,8 @@
 typedef struct aging {
   uint8_t *age;          /* per slot */
   uint32_t hand;         /* next slot the sweeps look at */
+  uint32_t ahead, dist;  /* the next slot to name to ws_ahead, dist past
+                            the hand */
 } aging;
 
 static void *aging_create(mm_system *sys, mm_process *p) {
@@ -88,6 +90,7 @@ static int64_t aging_select(mm_system *sys, mm_process *p, void *st,
   for (uint64_t k = 0; n < want && k < 2ull * hi + want; k++) {
     uint32_t s = a->hand;
     a->hand = a->hand + 1 < hi ? a->hand + 1 : 0;
+    if (a->dist) a->dist--;
     if (!p->ws.e[s].pte || a->age[s] == AGE_CHOSEN) continue;
     if (ws_test_clear_accessed(sys, p, s)) a->age[s] = 0;
     else { victims[n++] = s; a->age[s] = AGE_CHOSEN; }
@@ -96,7 +99,23 @@ static int64_t aging_select(mm_system *sys, mm_process *p, void *st,
   return n;
 }
 
+/* The hand sweeps slots in order: the slots after it are the pages it
+** meets next (ws_ahead), whether it takes them or gives them a second
+** chance — either way it reads their PTEs. */
+static void aging_ahead(mm_system *sys, mm_process *p, void *st) {
+  aging *a = st;
+  uint32_t hi = p->ws.hi, depth = hi < WS_AHEAD ? hi : WS_AHEAD;
+  if (a->dist == 0 || a->ahead >= hi) {
+    a->ahead = a->hand < hi ? a->hand : 0;
+    a->dist = 0;
+  }
+  for (; a->dist < depth; a->dist++) {
+    ws_ahead(sys, p, a->ahead);
+    a->ahead = a->ahead + 1 < hi ? a->ahead + 1 : 0;
+  }
+}
+
 const mm_policy_ops mm_policy_aging = {
   "aging", false, false, aging_create, aging_destroy, aging_reserve,
-  aging_insert, aging_nop, aging_nop, aging_age, aging_select,
+  aging_insert, aging_nop, aging_nop, aging_age, aging_select, aging_ahead,
 };

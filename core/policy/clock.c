@@ -36,14 +36,12 @@
 
 #include "../policy.h"
 
-/* A slot's two links side by side: one cache line per slot touched. */
-typedef struct clock_link { uint32_t prev, next; } clock_link;
-
 typedef struct clockp {
-  clock_link *ln;          /* per slot: the circle */
+  pol_link *ln;            /* per slot: the circle */
   uint32_t hand;           /* next page the hand looks at; MM_NIL: empty */
   uint32_t n;              /* pages on the circle */
   bool load_referenced;    /* spec.load_referenced, fixed at creation */
+  pol_cursor ahead;        /* pages the hand meets next (policy.h) */
 } clockp;
 
 #ifdef MM_DEBUG
@@ -70,6 +68,7 @@ static void *clock_create(mm_system *sys, mm_process *p) {
   if (!c) return NULL;
   c->hand = MM_NIL;
   c->load_referenced = sys->cfg.policy.load_referenced;
+  pol_cursor_init(&c->ahead);
   return c;
 }
 
@@ -85,7 +84,7 @@ static void clock_destroy(mm_system *sys, void *st) {
 static int clock_reserve(mm_system *sys, void *st, uint32_t cap) {
   (void)sys;
   clockp *c = st;
-  clock_link *a = realloc(c->ln, (size_t)cap * sizeof *a);
+  pol_link *a = realloc(c->ln, (size_t)cap * sizeof *a);
   if (!a) return -1;
   c->ln = a;
   return 0;
@@ -115,8 +114,10 @@ static void clock_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
 static void clock_remove(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)sys; (void)p;
   clockp *c = st;
+  pol_cursor_leave(&c->ahead, c->ln, s, s == c->hand);
   if (c->ln[s].next == s) {
     c->hand = MM_NIL;
+    pol_cursor_init(&c->ahead);
   } else {
     uint32_t a = c->ln[s].prev, b = c->ln[s].next;
     if (c->hand == s) c->hand = b;
@@ -137,6 +138,7 @@ static int64_t clock_select(mm_system *sys, mm_process *p, void *st,
   for (k = 0; k < cnt && n < want; k++) {
     uint32_t s = c->hand;
     c->hand = c->ln[s].next;
+    pol_cursor_pass(&c->ahead);
     if (!ws_test_clear_accessed(sys, p, s)) victims[n++] = s;
   }
   if (n < want) {
@@ -145,6 +147,7 @@ static int64_t clock_select(mm_system *sys, mm_process *p, void *st,
     for (k = 0; k < cnt && n < want; k++) {
       uint32_t s = c->hand;
       c->hand = c->ln[s].next;
+      pol_cursor_pass(&c->ahead);
       if (j < first && victims[j] == s) j++;
       else victims[n++] = s;
     }
@@ -153,7 +156,12 @@ static int64_t clock_select(mm_system *sys, mm_process *p, void *st,
   return n;
 }
 
+static void clock_ahead(mm_system *sys, mm_process *p, void *st) {
+  clockp *c = st;
+  pol_cursor_run(sys, p, &c->ahead, c->ln, c->hand, c->n);
+}
+
 const mm_policy_ops mm_policy_clock = {
   "clock", false, false, clock_create, clock_destroy, clock_reserve,
-  clock_insert, clock_hit, clock_remove, NULL, clock_select,
+  clock_insert, clock_hit, clock_remove, NULL, clock_select, clock_ahead,
 };

@@ -133,5 +133,5 @@ out:
 
 const mm_policy_ops mm_policy_custom = {
   "custom", false, false, custom_create, custom_destroy, custom_reserve,
-  custom_insert, custom_nop, custom_nop, custom_age, custom_select,
+  custom_insert, custom_nop, custom_nop, custom_age, custom_select, NULL,
 };

@@ -15,15 +15,11 @@
 
 #include "../policy.h"
 
-/* A slot's two links side by side: a list operation touches one cache
-** line per slot instead of two (the arrays are far larger than the
-** cache when the working set is). */
-typedef struct fifo_link { uint32_t prev, next; } fifo_link;
-
 typedef struct fifo {
-  fifo_link *ln;           /* per slot; MM_NIL ends the list */
+  pol_link *ln;            /* per slot; MM_NIL ends the list */
   uint32_t head, tail;     /* oldest, newest */
   uint32_t n;              /* slots linked */
+  pol_cursor ahead;        /* the victims after the next (policy.h) */
 } fifo;
 
 #ifdef MM_DEBUG
@@ -46,7 +42,9 @@ static void fifo_check(const mm_process *p, const fifo *f) {
 static void *fifo_create(mm_system *sys, mm_process *p) {
   (void)sys; (void)p;
   fifo *f = calloc(1, sizeof *f);
-  if (f) f->head = f->tail = MM_NIL;
+  if (!f) return NULL;
+  f->head = f->tail = MM_NIL;
+  pol_cursor_init(&f->ahead);
   return f;
 }
 
@@ -62,7 +60,7 @@ static void fifo_destroy(mm_system *sys, void *st) {
 static int fifo_reserve(mm_system *sys, void *st, uint32_t cap) {
   (void)sys;
   fifo *f = st;
-  fifo_link *a = realloc(f->ln, (size_t)cap * sizeof *a);
+  pol_link *a = realloc(f->ln, (size_t)cap * sizeof *a);
   if (!a) return -1;
   f->ln = a;
   return 0;
@@ -86,6 +84,7 @@ static void fifo_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
 static void fifo_remove(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)sys; (void)p;
   fifo *f = st;
+  pol_cursor_leave(&f->ahead, f->ln, s, s == f->head);
   uint32_t a = f->ln[s].prev, b = f->ln[s].next;
   if (a != MM_NIL) f->ln[a].next = b;
   else f->head = b;
@@ -105,7 +104,12 @@ static int64_t fifo_select(mm_system *sys, mm_process *p, void *st,
   return n;
 }
 
+static void fifo_ahead(mm_system *sys, mm_process *p, void *st) {
+  fifo *f = st;
+  pol_cursor_run(sys, p, &f->ahead, f->ln, f->head, f->n);
+}
+
 const mm_policy_ops mm_policy_fifo = {
   "fifo", false, false, fifo_create, fifo_destroy, fifo_reserve,
-  fifo_insert, fifo_hit, fifo_remove, NULL, fifo_select,
+  fifo_insert, fifo_hit, fifo_remove, NULL, fifo_select, fifo_ahead,
 };

@@ -20,15 +20,11 @@
 
 #include "../policy.h"
 
-/* A slot's two links side by side: a list operation touches one cache
-** line per slot instead of two (the arrays are far larger than the
-** cache when the working set is). */
-typedef struct lru_link { uint32_t prev, next; } lru_link;
-
 typedef struct lru {
-  lru_link *ln;            /* per slot; MM_NIL ends the list */
+  pol_link *ln;            /* per slot; MM_NIL ends the list */
   uint32_t head, tail;     /* least, most recently used */
   uint32_t n;              /* slots linked */
+  pol_cursor ahead;        /* the victims after the next (policy.h) */
 } lru;
 
 #ifdef MM_DEBUG
@@ -51,7 +47,9 @@ static void lru_check(const mm_process *p, const lru *l) {
 static void *lru_create(mm_system *sys, mm_process *p) {
   (void)sys; (void)p;
   lru *l = calloc(1, sizeof *l);
-  if (l) l->head = l->tail = MM_NIL;
+  if (!l) return NULL;
+  l->head = l->tail = MM_NIL;
+  pol_cursor_init(&l->ahead);
   return l;
 }
 
@@ -67,7 +65,7 @@ static void lru_destroy(mm_system *sys, void *st) {
 static int lru_reserve(mm_system *sys, void *st, uint32_t cap) {
   (void)sys;
   lru *l = st;
-  lru_link *a = realloc(l->ln, (size_t)cap * sizeof *a);
+  pol_link *a = realloc(l->ln, (size_t)cap * sizeof *a);
   if (!a) return -1;
   l->ln = a;
   return 0;
@@ -102,6 +100,7 @@ static void lru_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)sys; (void)p;
   lru *l = st;
   if (l->tail == s) return;
+  pol_cursor_leave(&l->ahead, l->ln, s, s == l->head);
   lru_unlink(l, s);
   lru_append(l, s);
 }
@@ -109,6 +108,7 @@ static void lru_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
 static void lru_remove(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)sys; (void)p;
   lru *l = st;
+  pol_cursor_leave(&l->ahead, l->ln, s, s == l->head);
   lru_unlink(l, s);
   l->n--;
 }
@@ -124,7 +124,12 @@ static int64_t lru_select(mm_system *sys, mm_process *p, void *st,
   return n;
 }
 
+static void lru_ahead(mm_system *sys, mm_process *p, void *st) {
+  lru *l = st;
+  pol_cursor_run(sys, p, &l->ahead, l->ln, l->head, l->n);
+}
+
 const mm_policy_ops mm_policy_lru = {
   "lru", true, false, lru_create, lru_destroy, lru_reserve,
-  lru_insert, lru_hit, lru_remove, NULL, lru_select,
+  lru_insert, lru_hit, lru_remove, NULL, lru_select, lru_ahead,
 };

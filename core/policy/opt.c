@@ -200,5 +200,5 @@ static int64_t opt_select(mm_system *sys, mm_process *p, void *st,
 
 const mm_policy_ops mm_policy_opt = {
   "opt", true, true, opt_create, opt_destroy, opt_reserve,
-  opt_insert, opt_hit, opt_remove, NULL, opt_select,
+  opt_insert, opt_hit, opt_remove, NULL, opt_select, NULL,
 };

@@ -135,5 +135,5 @@ static int64_t random_select(mm_system *sys, mm_process *p, void *st,
 
 const mm_policy_ops mm_policy_random = {
   "random", false, false, random_create, random_destroy, random_reserve,
-  random_insert, random_hit, random_remove, NULL, random_select,
+  random_insert, random_hit, random_remove, NULL, random_select, NULL,
 };

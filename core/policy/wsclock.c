@@ -250,5 +250,5 @@ static int64_t wsclock_select(mm_system *sys, mm_process *p, void *st,
 
 const mm_policy_ops mm_policy_wsclock = {
   "wsclock", false, false, wsclock_create, wsclock_destroy, wsclock_reserve,
-  wsclock_insert, wsclock_hit, wsclock_remove, wsclock_age, wsclock_select,
+  wsclock_insert, wsclock_hit, wsclock_remove, wsclock_age, wsclock_select, NULL,
 };
