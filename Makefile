@@ -22,7 +22,7 @@ LUA_LIBS   = $(shell pkg-config --libs lua5.4 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Werror
-CFLAGS_release  := -O2 -DNDEBUG
+CFLAGS_release  := -O2 -DNDEBUG -fno-semantic-interposition
 CFLAGS_debug    := -O1 -g -DMM_DEBUG
 CFLAGS_sanitize := -O1 -g -DMM_DEBUG -fsanitize=address,undefined \
                    -fno-omit-frame-pointer -fno-sanitize-recover=all

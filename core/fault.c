@@ -46,16 +46,17 @@ uint32_t frame_get(mm_system *sys, mm_process *p, bool zeroed) {
 
 /* Makes the PTE valid for frame f and puts the page in the working set. */
 static void map_private(mm_system *sys, mm_process *p, mm_leaf *leaf,
-                        uint32_t i, uint32_t f, unsigned kind) {
+                        uint64_t vpn, uint32_t f, unsigned kind) {
+  uint32_t i = pt_index(sys, vpn);
   mm_pte v = leaf->pte[i];
   mm_pfn *e = &sys->pfn[f];
   e->owner = p->pid;
-  e->vpn = leaf->base_vpn + i;
+  e->vpn = vpn;
   e->share = 1;
   leaf->pte[i] = (v & (PTE_C | PTE_PROT_MASK)) | PTE_V |
                  pte_hw_bits(pte_prot(v)) | set_bits[kind] |
                  ((mm_pte)f << PTE_PAYLOAD_SHIFT);
-  ws_insert(sys, p, leaf, i);
+  ws_insert(sys, p, leaf, vpn);
   p->st.private_pages++;
 }
 
@@ -89,16 +90,17 @@ static int replay_commit(mm_system *sys, mm_process *p, uint64_t vpn) {
   return -1;                        /* commit limit: the run cannot go on */
 }
 
-static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
-  mm_leaf *leaf = pt_leaf(p, sys, vpn);
-  uint32_t i = leaf ? (uint32_t)(vpn - leaf->base_vpn) : 0;
+/* leaf: pt_leaf() of vpn (NULL: no table there yet). */
+static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind,
+                 mm_leaf *leaf) {
+  uint32_t i = pt_index(sys, vpn);
   if (!leaf || !pte_committed(leaf->pte[i])) {
     if (!p->replay_commit) return violation(p);
     int r = replay_commit(sys, p, vpn);
     if (r < 0) return MM_ERROR;
     if (r > 0) return violation(p);
     leaf = pt_leaf(p, sys, vpn);
-    i = (uint32_t)(vpn - leaf->base_vpn);
+
   }
   mm_pte *pte = &leaf->pte[i];
   mm_pte v = *pte;
@@ -150,14 +152,14 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
       sys->pfn[f].flags = PFN_F_MODIFIED;   /* no backing copy yet */
       sys->pfn[f].slot = MM_NIL;
       if (sys->mem) memset(frame_bytes(sys, f), 0, sys->page_size);
-      map_private(sys, p, leaf, i, f, kind);
+      map_private(sys, p, leaf, vpn, f, kind);
       p->st.demand_zero++;
       return MM_DEMAND_ZERO;
     }
     case PTE_KIND_TRANS: {              /* soft: A.8 transition */
       uint32_t f = (uint32_t)pte_payload(v);
       pfn_unlink(sys, f);
-      map_private(sys, p, leaf, i, f, kind);
+      map_private(sys, p, leaf, vpn, f, kind);
       p->st.soft++;
       return MM_SOFT;
     }
@@ -171,7 +173,7 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind) {
       sys->pfn[f].flags = 0;            /* clean: the slot holds a copy */
       sys->pfn[f].slot = slot;
       if (sys->mem) contents_slot_in(sys, slot, f);
-      map_private(sys, p, leaf, i, f, kind);
+      map_private(sys, p, leaf, vpn, f, kind);
       sys->st.pagefile_reads++;
       p->st.pagefile_reads++;
       p->st.hard++;
@@ -192,12 +194,12 @@ static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
   p->st.refs++;
   if (sys->tlb) {
     /* A large page is one entry of the large-page TLB: its reach. */
-    bool large = leaf && (leaf->pte[vpn - leaf->base_vpn] & PTE_LARGE);
+    bool large = leaf && (leaf->pte[pt_index(sys, vpn)] & PTE_LARGE);
     if (tlb_access(sys->tlb, p->pid, large ? vpn >> sys->large_shift : vpn, large))
       p->st.tlb_misses++;
   }
   if (leaf) {
-    uint32_t i = (uint32_t)(vpn - leaf->base_vpn);
+    uint32_t i = pt_index(sys, vpn);
     mm_pte v = leaf->pte[i];
     if ((v & need_bits[kind]) == need_bits[kind]) {
       leaf->pte[i] = v | set_bits[kind];
@@ -212,7 +214,7 @@ static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
       goto done;
     }
   }
-  r = fault(sys, p, vpn, kind);
+  r = fault(sys, p, vpn, kind, leaf);
   if (sys->watched && r >= 0) {
     mm_event ev = { sys->now, vpn << sys->page_shift, p->pid, MM_EV_FAULT,
                     (uint8_t)r, (uint8_t)kind, 0, 0 };
@@ -292,7 +294,7 @@ static mm_status run_refs(mm_system *sys, mm_process *p, mm_source *src,
           uint64_t av = buf[k + a].addr >> sys->page_shift;
           mm_leaf *l = pt_leaf(p, sys, av);
           ahead[a] = l;
-          if (l) __builtin_prefetch(&l->pte[av - l->base_vpn], 1);
+          if (l) __builtin_prefetch(&l->pte[pt_index(sys, av)], 1);
         }
         epoch = p->pt_epoch;
       }

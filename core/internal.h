@@ -86,6 +86,15 @@ typedef struct mm_leaf {
   mm_pte pte[];                     /* [entries] */
 } mm_leaf;
 
+/* A cache entry of pt_leaf: the leaf number (vpn >> leaf bits) and its
+** leaf, or NULL. */
+typedef struct mm_leaf_ref {
+  uint64_t num;
+  mm_leaf *leaf;
+} mm_leaf_ref;
+#define PT_LC_MIN 16u
+#define PT_LC_MAX 8192u
+
 typedef struct mm_dir {
   uint32_t live;                    /* children present */
   uint32_t pad_;
@@ -213,7 +222,13 @@ typedef struct mm_process {
   uint32_t nvads, capvads;
   void *pt_root;                    /* top directory (or NULL) */
   uint64_t pt_tables;               /* tables allocated, all levels */
-  mm_leaf *leaf_cache;              /* last leaf found by a walk */
+  /* Leaves found lately (pt_leaf): a direct-mapped cache by leaf number,
+  ** lc0 until the tables outgrow it, then a heap array of up to
+  ** PT_LC_MAX entries. */
+  mm_leaf_ref *lc;
+  uint32_t lc_mask;                 /* entries - 1 */
+  uint64_t pt_leaves;               /* leaf tables allocated */
+  mm_leaf_ref lc0[PT_LC_MIN];
   uint64_t pt_epoch;                /* bumped whenever a table is freed */
   mm_ws ws;
   mm_pstats st;                     /* counters (ws_* filled on read) */
@@ -394,18 +409,17 @@ static inline uint32_t pt_level_index(const mm_system *sys, unsigned l,
 static inline uint64_t pt_leaf_entries(const mm_system *sys) {
   return 1ull << sys->pt_bits[sys->pt_levels - 1];
 }
-/* The leaf holding vpn, or NULL: the last leaf found, else a walk. Inline:
-** every reference starts here. A leaf pointer stays good until a table
-** of p is freed (p->pt_epoch changes). */
+mm_leaf *pt_leaf_walk(mm_process *p, const mm_system *sys, uint64_t vpn);
+/* The leaf holding vpn, or NULL. Inline: every reference starts here,
+** and most find their leaf in the cache (one load, no walk down the
+** levels, no touch of the leaf's own header). A leaf pointer stays good
+** until a table of p is freed (p->pt_epoch changes). */
 static inline mm_leaf *pt_leaf(mm_process *p, const mm_system *sys,
                                uint64_t vpn) {
-  mm_leaf *c = p->leaf_cache;
-  if (c && vpn - c->base_vpn < pt_leaf_entries(sys)) return c;
-  void *node = p->pt_root;
-  for (unsigned l = 0; node && l + 1 < sys->pt_levels; l++)
-    node = ((mm_dir *)node)->child[pt_level_index(sys, l, vpn)];
-  if (node) p->leaf_cache = node;
-  return node;
+  uint64_t num = vpn >> sys->pt_bits[sys->pt_levels - 1];
+  const mm_leaf_ref *r = &p->lc[num & p->lc_mask];
+  if (r->leaf && r->num == num) return r->leaf;
+  return pt_leaf_walk(p, sys, vpn);
 }
 /* Gives leaf the slot array its shared pages need (pte_wsslot); views
 ** call it for every leaf they cover. -1 on host OOM. */
@@ -418,6 +432,8 @@ mm_leaf *pt_next_leaf(const mm_process *p, const mm_system *sys, uint64_t lo,
 /* Frees every table in [lo, hi) pages whose entries are all zero. */
 void pt_prune(mm_system *sys, mm_process *p, uint64_t lo, uint64_t hi);
 void pt_destroy(mm_system *sys, mm_process *p);
+/* Sets up the (empty) tables of a new process. */
+void pt_init(mm_process *p);
 /* Where the working-set slot of the page behind valid PTE v (leaf entry
 ** i) is kept: a private frame has one mapping, so its PFN entry holds the
 ** slot (the fault path touches that line anyway); a shared frame has one
@@ -517,7 +533,7 @@ int ws_init(mm_system *sys, mm_process *p);
 void ws_destroy(mm_system *sys, mm_process *p);
 /* Adds the resident page (pte in leaf at index i) to p's working set. At a
 ** hard maximum, ws_make_room must have run first. */
-void ws_insert(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i);
+void ws_insert(mm_system *sys, mm_process *p, mm_leaf *leaf, uint64_t vpn);
 /* Before a page is made valid: at a hard maximum replace a page of the
 ** set, and make sure a slot is free, so that ws_insert cannot fail. */
 int ws_make_room(mm_system *sys, mm_process *p);

@@ -9,8 +9,50 @@
 ** page table.
 */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
+
+void pt_init(mm_process *p) {
+  p->lc = p->lc0;
+  p->lc_mask = PT_LC_MIN - 1;
+  memset(p->lc0, 0, sizeof p->lc0);
+}
+
+static void lc_put(mm_process *p, const mm_system *sys, mm_leaf *leaf) {
+  uint64_t num = leaf->base_vpn >> sys->pt_bits[sys->pt_levels - 1];
+  mm_leaf_ref *r = &p->lc[num & p->lc_mask];
+  r->num = num;
+  r->leaf = leaf;
+}
+
+static void lc_drop(mm_process *p, const mm_system *sys, mm_leaf *leaf) {
+  uint64_t num = leaf->base_vpn >> sys->pt_bits[sys->pt_levels - 1];
+  mm_leaf_ref *r = &p->lc[num & p->lc_mask];
+  if (r->leaf == leaf) r->leaf = NULL;
+}
+
+/* A new leaf: the cache grows to twice the leaves (at most PT_LC_MAX
+** entries), so that a process's leaves seldom evict each other. It is a
+** cache: if the memory is not there it stays as it is. */
+static void lc_grow(mm_process *p) {
+  uint64_t want = p->lc_mask + 1;
+  while (want < 2 * p->pt_leaves && want < PT_LC_MAX) want *= 2;
+  if (want == p->lc_mask + 1u) return;
+  mm_leaf_ref *a = calloc(want, sizeof *a);
+  if (!a) return;
+  if (p->lc != p->lc0) free(p->lc);
+  p->lc = a;
+  p->lc_mask = (uint32_t)want - 1;
+}
+
+mm_leaf *pt_leaf_walk(mm_process *p, const mm_system *sys, uint64_t vpn) {
+  void *node = p->pt_root;
+  for (unsigned l = 0; node && l + 1 < sys->pt_levels; l++)
+    node = ((mm_dir *)node)->child[pt_level_index(sys, l, vpn)];
+  if (node) lc_put(p, sys, node);
+  return node;
+}
 
 mm_pte *pt_lookup(mm_process *p, const mm_system *sys, uint64_t vpn) {
   mm_leaf *leaf = pt_leaf(p, sys, vpn);
@@ -87,10 +129,14 @@ mm_leaf *pt_ensure(mm_system *sys, mm_process *p, uint64_t vpn) {
       d->child[i] = c;
       d->live++;
       p->pt_tables++;
+      if (l + 1 == last) {
+        p->pt_leaves++;
+        if (p->pt_leaves > p->lc_mask + 1u) lc_grow(p);
+      }
     }
     if (l + 1 == last) {
       leaf = d->child[i];
-      p->leaf_cache = leaf;
+      lc_put(p, sys, leaf);
       return leaf;
     }
     d = d->child[i];
@@ -115,10 +161,14 @@ static bool prune(mm_system *sys, mm_process *p, void *node, unsigned l,
     void *c = d->child[i];
     if (!c) continue;
     if (prune(sys, p, c, l + 1, cb, lo, hi)) {
-      if (p->leaf_cache == c) p->leaf_cache = NULL;
       p->pt_epoch++;
-      if (l + 1 == last) leaf_free(c);
-      else free(c);
+      if (l + 1 == last) {
+        lc_drop(p, sys, c);
+        p->pt_leaves--;
+        leaf_free(c);
+      } else {
+        free(c);
+      }
       d->child[i] = NULL;
       d->live--;
       p->pt_tables--;
@@ -133,7 +183,6 @@ void pt_prune(mm_system *sys, mm_process *p, uint64_t lo, uint64_t hi) {
     free(p->pt_root);
     p->pt_root = NULL;
     p->pt_tables--;
-    p->leaf_cache = NULL;
   }
 }
 
@@ -153,6 +202,8 @@ void pt_destroy(mm_system *sys, mm_process *p) {
   if (p->pt_root) destroy(sys, p->pt_root, 0);
   p->pt_root = NULL;
   p->pt_tables = 0;
-  p->leaf_cache = NULL;
+  p->pt_leaves = 0;
+  if (p->lc != p->lc0) free(p->lc);
+  pt_init(p);
   p->pt_epoch++;
 }

@@ -121,7 +121,7 @@ static void repurpose(mm_system *sys, uint32_t f) {
   mm_process *p = proc_of(sys, e->owner);
   mm_leaf *leaf = pt_leaf(p, sys, e->vpn);
   assert(leaf);
-  mm_pte *pte = &leaf->pte[e->vpn - leaf->base_vpn];
+  mm_pte *pte = &leaf->pte[pt_index(sys, e->vpn)];
   assert(!pte_valid(*pte) && pte_kind(*pte) == PTE_KIND_TRANS &&
          pte_payload(*pte) == f);
   mm_pte keep = *pte & (PTE_C | PTE_PROT_MASK);

@@ -1028,7 +1028,7 @@ static int cow_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i) {
   if (in_ws) {
     e->wsslot = slot;                 /* the same slot, now the frame's */
   } else {
-    ws_insert(sys, p, leaf, i);
+    ws_insert(sys, p, leaf, leaf->base_vpn + i);
   }
   if (sys->tlb) tlb_flush_page(sys->tlb, p->pid, leaf->base_vpn + i);
   p->st.private_pages++;
@@ -1126,7 +1126,7 @@ int view_fault(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i,
   leaf->pte[i] = PTE_C | PTE_V | PTE_PROTOMAP | pte_hw_bits(prot) |
                  set_bits[kind] | ((mm_pte)prot << PTE_PROT_SHIFT) |
                  ((mm_pte)f << PTE_PAYLOAD_SHIFT);
-  ws_insert(sys, p, leaf, i);
+  ws_insert(sys, p, leaf, leaf->base_vpn + i);
   switch (outcome) {
     case MM_SOFT: p->st.soft++; break;
     case MM_HARD: p->st.hard++; break;

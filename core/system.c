@@ -267,6 +267,7 @@ static int sysproc_create(mm_system *sys) {
   p->ws.max = sys->cfg.tune.sys_ws_max > 0 ? sys->cfg.tune.sys_ws_max : 1;
   if (p->ws.min > p->ws.max) p->ws.min = p->ws.max;
   p->ws.free_head = MM_NIL;
+  pt_init(p);
   if (ws_init(sys, p) != 0) { free(p); return -1; }
   sys->sysproc = p;
   return 0;
@@ -372,6 +373,7 @@ mm_status mm_process_create(mm_system *sys, const mm_process_config *pc,
   p->ws.free_head = MM_NIL;
   p->lo_vpn = sys->user_lo_vpn;
   p->hi_vpn = sys->user_hi_vpn;
+  pt_init(p);
   if (ws_init(sys, p) != 0) {
     free(p);
     return mm_fail(sys, MM_STATUS_NO_MEMORY, "out of memory for the working set");

@@ -71,7 +71,8 @@ int ws_make_room(mm_system *sys, mm_process *p) {
   return 0;
 }
 
-void ws_insert(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i) {
+void ws_insert(mm_system *sys, mm_process *p, mm_leaf *leaf, uint64_t vpn) {
+  uint32_t i = pt_index(sys, vpn);
   mm_ws *ws = &p->ws;
   uint32_t slot;
   if (ws->free_head != MM_NIL) {
@@ -82,7 +83,7 @@ void ws_insert(mm_system *sys, mm_process *p, mm_leaf *leaf, uint32_t i) {
     slot = ws->hi++;
   }
   ws->e[slot].pte = &leaf->pte[i];
-  ws->e[slot].vpn = leaf->base_vpn + i;
+  ws->e[slot].vpn = vpn;
   *pte_wsslot(sys, leaf, i, leaf->pte[i]) = slot;
   ws->count++;
   if (ws->count > ws->peak) ws->peak = ws->count;

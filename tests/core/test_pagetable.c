@@ -74,8 +74,38 @@ static void leaf_cache_safe(void **state) {
   END(sys);
 }
 
+/* The cache grows past its first 16 entries as leaves multiply, and a
+** freed leaf never answers for its pages: 300 leaves (one page each, 2 MiB
+** apart, so that many share a cache entry), every third one freed. */
+static void leaf_cache_grows(void **state) {
+  (void)state;
+  mm_system *sys = mk(MM_ARCH_X64, 4096);
+  mm_pid pid = tu_process(sys);
+  mm_process *p = sys->procs[pid - 1];
+  const uint64_t base = 0x40000000, step = MiB(2);
+  for (int k = 0; k < 300; k++) {
+    uint64_t a = base + (uint64_t)k * step, n = 4096;
+    assert_status(mm_allocate(sys, pid, &a, &n, MM_MEM_RESERVE | MM_MEM_COMMIT,
+                              MM_PAGE_READWRITE), MM_STATUS_SUCCESS);
+    assert_int_equal(mm_access(sys, pid, a, MM_WRITE), MM_DEMAND_ZERO);
+  }
+  assert_int_equal(p->pt_leaves, 300);
+  assert_true(p->lc_mask + 1 >= 600);
+  for (int k = 0; k < 300; k += 3) {
+    uint64_t a = base + (uint64_t)k * step, s = 0;
+    assert_status(mm_free(sys, pid, &a, &s, MM_MEM_RELEASE), MM_STATUS_SUCCESS);
+  }
+  assert_int_equal(p->pt_leaves, 200);
+  for (int round = 0; round < 2; round++)
+    for (int k = 0; k < 300; k++)
+      assert_int_equal(mm_access(sys, pid, base + (uint64_t)k * step, MM_READ),
+                       k % 3 == 0 ? MM_ACCESS_VIOLATION : MM_HIT);
+  END(sys);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(leaf_cache_grows),
     cmocka_unit_test(geometry), cmocka_unit_test(on_demand_and_pruned),
     cmocka_unit_test(leaf_cache_safe),
   };
