@@ -184,34 +184,48 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind,
   }
 }
 
-/* leaf: pt_leaf() of the address's page, found by the caller (run_refs
-** looks a few references ahead). */
-static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
-                             unsigned kind, mm_leaf *leaf) {
-  uint64_t vpn = addr >> sys->page_shift;
+/* What follows an access (r: its outcome): the clock's events (manager,
+** sampler) and a callback's failure. The access has completed; what runs
+** after it may fail: a callback's failure stops the run, running out of
+** host memory there only postpones the manager to its next second. */
+static int access_end(mm_system *sys, int r) {
+  if (sys->now >= sys->next_event && clock_events(sys) != 0 &&
+      sys->last_status != MM_STATUS_NO_MEMORY)
+    return MM_ERROR;
+  if (sys->hook_failed) return MM_ERROR;
+  return r;
+}
+
+/* A hit: the accessed (and dirty) bit, and the policy if it sees hits.
+** Locked pages (large pages, non-paged pool) are in no working set: their
+** slot is MM_NIL. */
+static inline void hit(mm_system *sys, mm_process *p, mm_leaf *leaf,
+                       uint32_t i, mm_pte v, unsigned kind) {
+  leaf->pte[i] = v | set_bits[kind];
+  p->st.hits++;
+  if (sys->pol_ops->needs_hits) {
+    uint32_t slot = *pte_wsslot(sys, leaf, i, v);
+    if (slot != MM_NIL) sys->pol_ops->hit(sys, p, p->ws.pol, slot);
+  }
+}
+
+/* An access the fast path did not finish: with a TLB, or a fault. */
+static __attribute__((noinline)) int access_slow(mm_system *sys,
+                                                 mm_process *p, uint64_t vpn,
+                                                 unsigned kind, mm_leaf *leaf) {
   int r;
-  sys->now++;
-  p->st.refs++;
   if (sys->tlb) {
     /* A large page is one entry of the large-page TLB: its reach. */
     bool large = leaf && (leaf->pte[pt_index(sys, vpn)] & PTE_LARGE);
     if (tlb_access(sys->tlb, p->pid, large ? vpn >> sys->large_shift : vpn, large))
       p->st.tlb_misses++;
-  }
-  if (leaf) {
-    uint32_t i = pt_index(sys, vpn);
-    mm_pte v = leaf->pte[i];
-    if ((v & need_bits[kind]) == need_bits[kind]) {
-      leaf->pte[i] = v | set_bits[kind];
-      p->st.hits++;
-      /* Locked pages (large pages, non-paged pool) are in no working set:
-      ** their slot is MM_NIL. */
-      if (sys->pol_ops->needs_hits) {
-        uint32_t slot = *pte_wsslot(sys, leaf, i, v);
-        if (slot != MM_NIL) sys->pol_ops->hit(sys, p, p->ws.pol, slot);
+    if (leaf) {
+      uint32_t i = pt_index(sys, vpn);
+      mm_pte v = leaf->pte[i];
+      if ((v & need_bits[kind]) == need_bits[kind]) {
+        hit(sys, p, leaf, i, v, kind);
+        return access_end(sys, MM_HIT);
       }
-      r = MM_HIT;
-      goto done;
     }
   }
   r = fault(sys, p, vpn, kind, leaf);
@@ -221,15 +235,27 @@ static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
     event_emit(sys, &ev);
     if (sys->hook_failed) return MM_ERROR;
   }
-done:
-  /* The access has completed. What the clock runs after it (manager,
-  ** sampler) may fail: a callback's failure stops the run; running out of
-  ** host memory there only postpones the manager to its next second. */
-  if (sys->now >= sys->next_event && clock_events(sys) != 0 &&
-      sys->last_status != MM_STATUS_NO_MEMORY)
-    return MM_ERROR;
-  if (sys->hook_failed) return MM_ERROR;
-  return r;
+  return access_end(sys, r);
+}
+
+/* One reference. leaf: pt_leaf() of the address's page, found by the
+** caller (run_refs looks a few references ahead). The hit path is all
+** here, inline in the loops that call it; the rest is access_slow. */
+static inline int access_one(mm_system *sys, mm_process *p, uint64_t addr,
+                             unsigned kind, mm_leaf *leaf) {
+  uint64_t vpn = addr >> sys->page_shift;
+  sys->now++;
+  p->st.refs++;
+  if (leaf && !sys->tlb) {
+    uint32_t i = pt_index(sys, vpn);
+    mm_pte v = leaf->pte[i];
+    if ((v & need_bits[kind]) == need_bits[kind]) {
+      hit(sys, p, leaf, i, v, kind);
+      if (sys->now < sys->next_event && !sys->hook_failed) return MM_HIT;
+      return access_end(sys, MM_HIT);
+    }
+  }
+  return access_slow(sys, p, vpn, kind, leaf);
 }
 
 int access_internal(mm_system *sys, mm_process *p, uint64_t addr,
