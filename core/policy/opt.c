@@ -13,16 +13,22 @@
 **
 ** The key of a slot is cur_next_use at its insert or latest hit; the
 ** resident slots form a max-heap by key, indexed (each slot knows its
-** heap position), so that a hit or a removal anywhere in the heap is
-** O(log n) and nothing is allocated after reserve(). The victim is the
-** top. A hit raises a key from "now" (the smallest key in the heap) to a
-** later time, so it climbs from near the bottom: a few levels for a page
-** reused soon (the top of a zipf), all of them for a loop, where every
-** reused page becomes the furthest. Hence the heap is 4-ary (half the
-** levels of a binary one; the four children sit side by side) and
-** each entry carries its key beside its slot, so that sifting reads the
-** heap array alone. Ties are only between pages never used again, and
-** any of them is optimal.
+** heap position), so that a change anywhere in the heap is O(log n) and
+** nothing is allocated after reserve(). The victim is the top. The heap
+** is 4-ary (half the levels of a binary one; the four children sit side
+** by side) and each entry carries its key beside its slot, so that
+** sifting reads the heap array alone. Ties are only between pages never
+** used again, and any of them is optimal.
+**
+** Hits are lazy. A hit only writes the slot's new key into key[] and
+** notes the slot on a pending list; the heap still holds the old key.
+** Before victims are chosen the pending slots are placed at their new
+** keys one by one, each a key change on a valid heap (the others still
+** at their old keys), so the heap is exact whenever it is read. A set
+** that hits without faulting (a loop) thus costs two stores per hit
+** instead of a climb to the top of the heap. If more slots are pending
+** than the list holds (OPT_PENDING), the heap is rebuilt from key[] in
+** O(n) instead (Floyd).
 **
 ** Keys are 32 bits: mm_run's next-use indexes are below UINT32_MAX (the
 ** pre-pass refuses longer runs, MM_NEXT_USE_MAX_REFS) and "never" is
@@ -34,10 +40,11 @@
 ** Trimming and replacement choose alike.
 **
 ** Keys are positions within one mm_run: a page left resident by an
-** earlier run keeps the key that run gave it until it is referenced.
+** earlier run keeps the key that run gave it until it is referenced (so a
+** new key may be smaller than the old one: placing goes either way).
 **
-** Memory: the heap entry (key and slot, 8 bytes) and the position, 12
-** bytes per slot.
+** Memory: the heap entry (key and slot, 8 bytes), the position and the
+** key, 16 bytes per slot, and the pending list of OPT_PENDING slots.
 */
 #include <stdlib.h>
 
@@ -50,10 +57,17 @@ typedef struct opt_ent {
   uint32_t slot;
 } opt_ent;
 
+#define OPT_PENDING 1024u
+#define OPT_PEND_BIT 0x80000000u /* in pos[]: the slot is pending */
+
 typedef struct opt {
-  opt_ent *heap;           /* [n] a max-heap by key */
-  uint32_t *pos;           /* per slot: its index in heap */
+  opt_ent *heap;           /* [n] a max-heap by key (old keys if pending) */
+  uint32_t *pos;           /* per slot: its index in heap | OPT_PEND_BIT */
+  uint32_t *key;           /* per slot: its key */
   uint32_t n;
+  uint32_t npend;          /* slots on pend[] */
+  bool overflow;           /* pend[] was full: rebuild the whole heap */
+  uint32_t pend[OPT_PENDING];
 } opt;
 
 #ifdef MM_DEBUG
@@ -64,6 +78,7 @@ static void opt_check(const mm_process *p, const opt *o) {
   for (uint32_t i = 0; i < o->n; i++) {
     uint32_t s = o->heap[i].slot;
     assert(s < p->ws.hi && p->ws.e[s].pte && o->pos[s] == i);
+    assert(o->heap[i].key == o->key[s]);
     assert(i == 0 || o->heap[(i - 1) / OPT_ARITY].key >= o->heap[i].key);
   }
 }
@@ -76,9 +91,10 @@ static inline uint32_t opt_key(uint64_t next_use) {
   return next_use < UINT32_MAX ? (uint32_t)next_use : UINT32_MAX;
 }
 
+/* Puts e at i; a pending slot stays pending. */
 static inline void opt_put(opt *o, uint32_t i, opt_ent e) {
   o->heap[i] = e;
-  o->pos[e.slot] = i;
+  o->pos[e.slot] = i | (o->pos[e.slot] & OPT_PEND_BIT);
 }
 
 /* Places e in the heap starting from the hole at i, moving it up while
@@ -119,11 +135,41 @@ static void opt_place(opt *o, uint32_t i, opt_ent e) {
   else opt_down(o, i, e);
 }
 
-/* Takes s out of the heap: the last entry fills its place. */
+/* Takes s out of the heap: the last entry fills its place. A pending
+** slot leaves the list's entry behind, which flush skips. */
 static void opt_take(opt *o, uint32_t s) {
-  uint32_t i = o->pos[s];
+  uint32_t i = o->pos[s] & ~OPT_PEND_BIT;
+  o->pos[s] = i;
   opt_ent last = o->heap[--o->n];
   if (i != o->n) opt_place(o, i, last);
+}
+
+/* Floyd's bottom-up build of the whole heap from key[]. */
+static void opt_rebuild(opt *o) {
+  for (uint32_t i = 0; i < o->n; i++) {
+    uint32_t slot = o->heap[i].slot;
+    o->heap[i].key = o->key[slot];
+    o->pos[slot] = i;                /* pending no more */
+  }
+  for (uint32_t i = o->n / OPT_ARITY + 1; i-- > 0;)
+    if (i < o->n) opt_down(o, i, o->heap[i]);
+}
+
+/* Brings the heap up to date with the pending hits. */
+static void opt_flush(opt *o) {
+  if (o->overflow) {
+    opt_rebuild(o);
+  } else {
+    for (uint32_t k = 0; k < o->npend; k++) {
+      uint32_t s = o->pend[k];
+      if (!(o->pos[s] & OPT_PEND_BIT)) continue;   /* gone, or done */
+      uint32_t i = o->pos[s] & ~OPT_PEND_BIT;
+      o->pos[s] = i;
+      opt_place(o, i, (opt_ent){ o->key[s], s });
+    }
+  }
+  o->npend = 0;
+  o->overflow = false;
 }
 
 static void *opt_create(mm_system *sys, mm_process *p) {
@@ -136,6 +182,7 @@ static void opt_destroy(mm_system *sys, void *st) {
   opt *o = st;
   free(o->heap);
   free(o->pos);
+  free(o->key);
   free(o);
 }
 
@@ -150,22 +197,31 @@ static int opt_reserve(mm_system *sys, void *st, uint32_t cap) {
   uint32_t *a = realloc(o->pos, (size_t)cap * sizeof *a);
   if (!a) return -1;
   o->pos = a;
+  uint32_t *k = realloc(o->key, (size_t)cap * sizeof *k);
+  if (!k) return -1;
+  o->key = k;
   return 0;
 }
 
 static void opt_insert(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)p;
   opt *o = st;
-  opt_up(o, o->n++, (opt_ent){ opt_key(sys->cur_next_use), s });
+  o->key[s] = opt_key(sys->cur_next_use);
+  o->pos[s] = 0;                     /* not pending (opt_up places it) */
+  opt_up(o, o->n++, (opt_ent){ o->key[s], s });
 }
 
 static void opt_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)p;
   opt *o = st;
-  uint32_t i = o->pos[s];
-  opt_ent e = { opt_key(sys->cur_next_use), s };
-  if (e.key > o->heap[i].key) opt_up(o, i, e);
-  else opt_down(o, i, e);
+  o->key[s] = opt_key(sys->cur_next_use);
+  if (o->pos[s] & OPT_PEND_BIT) return;
+  if (o->npend < OPT_PENDING) {
+    o->pend[o->npend++] = s;
+    o->pos[s] |= OPT_PEND_BIT;
+  } else {
+    o->overflow = true;
+  }
 }
 
 static void opt_remove(mm_system *sys, mm_process *p, void *st, uint32_t s) {
@@ -177,6 +233,7 @@ static int64_t opt_select(mm_system *sys, mm_process *p, void *st,
                           uint32_t want, bool force, uint32_t *victims) {
   (void)sys; (void)force;
   opt *o = st;
+  opt_flush(o);
   OPT_CHECK(p, o);
   if (want > o->n) want = o->n;
   if (want == 1) {                   /* the common case: a fault's victim */

@@ -457,6 +457,73 @@ static void victim_choice(void **state) {
   }
 }
 
+/* Belady with next uses precomputed: O(n + faults·F). */
+static uint64_t model_opt_big(const int *r, size_t n, uint32_t F, int pages) {
+  size_t *next = malloc(n * sizeof *next), *last = malloc(pages * sizeof *last);
+  int *fr = malloc(F * sizeof *fr);
+  size_t *fnext = malloc(F * sizeof *fnext);
+  int *where = malloc(pages * sizeof *where);
+  assert_true(next && last && fr && fnext && where);
+  for (int p = 0; p < pages; p++) { last[p] = n; where[p] = -1; }
+  for (size_t k = n; k-- > 0;) { next[k] = last[r[k]]; last[r[k]] = k; }
+  uint32_t m = 0;
+  uint64_t faults = 0;
+  for (size_t k = 0; k < n; k++) {
+    int w = where[r[k]];
+    if (w >= 0) { fnext[w] = next[k]; continue; }
+    faults++;
+    if (m < F) { w = (int)m++; }
+    else {
+      w = 0;
+      for (uint32_t j = 1; j < m; j++) if (fnext[j] > fnext[w]) w = (int)j;
+      where[fr[w]] = -1;
+    }
+    fr[w] = r[k];
+    fnext[w] = next[k];
+    where[r[k]] = w;
+  }
+  free(next); free(last); free(fr); free(fnext); free(where);
+  return faults;
+}
+
+/* OPT's lazy hits, with more pages hit between two faults than its
+** pending list holds (so the heap is rebuilt) and with few: it matches
+** the model on a string of loops (twice over 1,050 pages, which fit, or
+** over 1,300, which do not) and random stretches, 1,100 frames. A second run of the same string starts its indexes at 0
+** again, so resident pages get smaller keys than they had (the debug
+** build checks the heap at every choice). */
+static void opt_lazy_hits(void **state) {
+  (void)state;
+  enum { N = 30000, PAGES = 2000, F = 1100 };
+  static int refs[N];
+  uint64_t x = 7;
+  for (size_t k = 0; k < N;) {
+    uint64_t r = mix(&x);
+    if (r & 1) {                        /* loops over 1,050 or 1,300 pages */
+      int lo = (int)((r >> 8) % 600), len = (r & 2) ? 1050 : 1300;
+      for (int j = 0; j < 2 * len && k < N; j++) refs[k++] = lo + j % len;
+    } else {                            /* a random stretch */
+      for (int j = 0; j < 500 && k < N; j++)
+        refs[k++] = (int)(mix(&x) % PAGES);
+    }
+  }
+  char path[128];
+  trace_write(refs, N, NULL, path, sizeof path);
+  pol opt = { "opt", true, 0, 0 };
+  mm_config cfg;
+  cfg_for(&cfg, &opt);
+  cfg.ram = MiB(16);                    /* room for F frames and more */
+  cfg.pagefile = MiB(32);
+  mm_system *sys = sys_make(&cfg);
+  mm_pid p = proc_make(sys, 1, F, true, PAGES);
+  mm_run_result res = replay(sys, p, path);
+  assert_int_equal(res.refs - res.outcome[MM_HIT], model_opt_big(refs, N, F, PAGES));
+  res = replay(sys, p, path);
+  assert_true(res.outcome[MM_HIT] > 0);
+  END(sys);
+  unlink(path);
+}
+
 /* OPT keeps what is used soonest: at 4, page 3 is needed last. */
 static void opt_victim(void **state) {
   (void)state;
@@ -805,6 +872,7 @@ int main(void) {
     cmocka_unit_test(replay_twice_identical),
     cmocka_unit_test(victim_choice),
     cmocka_unit_test(opt_victim),
+    cmocka_unit_test(opt_lazy_hits),
     cmocka_unit_test(opt_refused_by_access),
     cmocka_unit_test(random_reproducible),
     cmocka_unit_test(random_uniform),
