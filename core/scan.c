@@ -14,6 +14,8 @@
 #include "u64map.h"
 
 #define SCAN_BATCH 4096
+/* How far ahead the next-use pass fetches the entry it will write. */
+#define SCAN_AHEAD 16
 /* First next-use allocation; doubles as the trace turns out longer. */
 #define SCAN_NEXT_INITIAL (1u << 16)
 
@@ -26,14 +28,16 @@
  * nearly every reference of a trace over many pages. */
 #define LAST_BITS 9
 #define LAST_LEAF (1u << LAST_BITS)
+#define LAST_MEMO 4096u
 
 typedef struct lastuse {
     u64map dir;            /* leaf number -> index in leaf[] */
     uint32_t **leaf;
     size_t n, cap;
     uint32_t *spare;       /* a fresh leaf, allocated before it is needed */
-    uint32_t *memo;        /* the leaf of memo_num, or NULL */
-    uint64_t memo_num;
+    /* leaves found lately, direct-mapped by leaf number: most lookups
+     * of a trace over many leaves end here, without hashing */
+    struct { uint64_t num; uint32_t *leaf; } memo[LAST_MEMO];
 } lastuse;
 
 static void lastuse_free(lastuse *t)
@@ -52,8 +56,9 @@ static uint32_t *lastuse_at(lastuse *t, uint64_t page)
     uint64_t num = page >> LAST_BITS;
     uint32_t *v;
     int found;
-    if (t->memo != NULL && t->memo_num == num)
-        return &t->memo[page & (LAST_LEAF - 1)];
+    size_t m = num & (LAST_MEMO - 1);
+    if (t->memo[m].leaf != NULL && t->memo[m].num == num)
+        return &t->memo[m].leaf[page & (LAST_LEAF - 1)];
     if (t->spare == NULL) {
         t->spare = malloc(LAST_LEAF * sizeof *t->spare);
         if (t->spare == NULL)
@@ -75,9 +80,9 @@ static uint32_t *lastuse_at(lastuse *t, uint64_t page)
         t->leaf[t->n++] = t->spare;
         t->spare = NULL;
     }
-    t->memo = t->leaf[*v];
-    t->memo_num = num;
-    return &t->memo[page & (LAST_LEAF - 1)];
+    t->memo[m].leaf = t->leaf[*v];
+    t->memo[m].num = num;
+    return &t->memo[m].leaf[page & (LAST_LEAF - 1)];
 }
 
 /* Puts s back at position pos after a pass: rewinds, then re-reads pos
@@ -214,7 +219,7 @@ int mm_source_next_use(mm_source *s, unsigned page_shift, uint64_t limit,
 {
     mm_ref batch[SCAN_BATCH];
     uint32_t *at[SCAN_BATCH];
-    lastuse last = { 0 };
+    lastuse *last;
     uint32_t *nx = NULL;
     size_t cap = 0, count = 0;
     uint64_t start;
@@ -238,8 +243,13 @@ int mm_source_next_use(mm_source *s, unsigned page_shift, uint64_t limit,
                     "limit");
         return -1;
     }
+    last = calloc(1, sizeof *last);
+    if (last == NULL) {
+        source_errf(err, errlen, "next-use: out of memory");
+        return -1;
+    }
     start = mm_source_position(s);
-    u64map_init(&last.dir);
+    u64map_init(&last->dir);
     for (;;) {
         size_t want = SCAN_BATCH, got, k;
         uint64_t room = (limit ? limit : MM_NEXT_USE_MAX_REFS + 1) - count;
@@ -269,12 +279,13 @@ int mm_source_next_use(mm_source *s, unsigned page_shift, uint64_t limit,
             nx = p;
             cap = ncap;
         }
-        /* Three sweeps over the batch, so that its cache misses overlap:
-         * find (and fetch) each page's last-use entry; fetch the next-use
-         * entry of each previous use; then link. A page met twice in the
-         * batch has one entry, read after its earlier use wrote it. */
+        /* Two sweeps over the batch, so that its cache misses overlap:
+         * find (and fetch) each page's last-use entry, then link, fetching
+         * the next-use entry of the previous use SCAN_AHEAD references
+         * before it is written. A page met twice in the batch has one
+         * entry, read after its earlier use wrote it. */
         for (k = 0; k < got; k++) {
-            at[k] = lastuse_at(&last, batch[k].addr >> page_shift);
+            at[k] = lastuse_at(last, batch[k].addr >> page_shift);
             if (at[k] == NULL) {
                 why = SCAN_OOM;
                 break;
@@ -283,11 +294,10 @@ int mm_source_next_use(mm_source *s, unsigned page_shift, uint64_t limit,
         }
         if (why != SCAN_OK)
             break;
-        for (k = 0; k < got; k++)
-            if (*at[k] != UINT32_MAX)
-                __builtin_prefetch(&nx[*at[k]], 1);
         for (k = 0; k < got; k++) {
             uint32_t idx = (uint32_t)(count + k);
+            if (k + SCAN_AHEAD < got && *at[k + SCAN_AHEAD] != UINT32_MAX)
+                __builtin_prefetch(&nx[*at[k + SCAN_AHEAD]], 1);
             if (*at[k] != UINT32_MAX)
                 nx[*at[k]] = idx;  /* the previous use now knows its next */
             *at[k] = idx;
@@ -297,7 +307,8 @@ int mm_source_next_use(mm_source *s, unsigned page_shift, uint64_t limit,
             break;
         count += got;
     }
-    lastuse_free(&last);
+    lastuse_free(last);
+    free(last);
     if (why == SCAN_OK && mm_source_error(s) != NULL) {
         source_errf(err, errlen, "%s", mm_source_error(s));
         why = SCAN_SOURCE;
