@@ -286,46 +286,56 @@ int mm_access(mm_system *sys, mm_pid pid, uint64_t addr, unsigned kind) {
   return r;
 }
 
-/* References looked ahead: their leaves are found and their PTEs fetched
-** into the cache a group at a time, so that the misses of a group overlap
-** instead of each stalling its own reference (a replay over a large
-** address space misses on most PTEs it has not touched lately). */
-#define RUN_AHEAD 16
+/* References looked ahead. A replay over a large address space misses on
+** most PTEs it has not touched lately, so run_refs is a pipeline: the
+** leaf of the reference RUN_AHEAD places on is found and its PTE fetched,
+** so that the misses of several references overlap instead of each
+** stalling its own. (Fetching the PFN entry of a hit page as well, for
+** the policies that see hits, measured slower: docs/policies.md.) */
+#define RUN_AHEAD 32
+#define RUN_BATCH 1024
+
+/* Finds the leaf of r into *slot and fetches its PTE. */
+static inline void run_look(mm_system *sys, mm_process *p, const mm_ref *r,
+                            mm_leaf **slot) {
+  uint64_t vpn = r->addr >> sys->page_shift;
+  mm_leaf *l = pt_leaf(p, sys, vpn);
+  *slot = l;
+  if (l) __builtin_prefetch(&l->pte[pt_index(sys, vpn)], 1);
+}
 
 /* Runs up to want references of src in p (all in C): the loop of mm_run
 ** and mm_run_many. *ended: the source has no more. */
 static mm_status run_refs(mm_system *sys, mm_process *p, mm_source *src,
                           uint64_t want, const uint32_t *next, size_t nnext,
                           mm_run_result *res, bool *ended) {
-  mm_ref buf[256];
-  uint64_t epoch = 0;
+  mm_ref buf[RUN_BATCH];
+  mm_leaf *ahead[RUN_AHEAD];         /* leaf of buf[k] at ahead[k % RUN_AHEAD] */
   *ended = false;
   while (want) {
-    size_t n = mm_source_next(src, buf, want < 256 ? (size_t)want : 256);
+    size_t n = mm_source_next(src, buf, want < RUN_BATCH ? (size_t)want : RUN_BATCH);
     if (n == 0) {
       *ended = true;
       const char *e = mm_source_error(src);
       return e ? mm_fail(sys, MM_STATUS_PAGELAB_BAD_SOURCE, "%s", e)
                : MM_STATUS_SUCCESS;
     }
-    mm_leaf *ahead[RUN_AHEAD];
+    /* A leaf found ahead stays good unless a table of p is freed before
+    ** its reference runs (a callback may free memory): the epoch. */
+    uint64_t epoch = p->pt_epoch;
+    for (size_t a = 0; a < n && a < RUN_AHEAD; a++)
+      run_look(sys, p, &buf[a], &ahead[a]);
     for (size_t k = 0; k < n; k++) {
-      size_t j = k % RUN_AHEAD;
-      uint64_t vpn = buf[k].addr >> sys->page_shift;
-      if (j == 0) {
-        /* A leaf found here stays good unless a table is freed before
-        ** its reference runs (a callback may free memory): the epoch. */
-        size_t m = n - k < RUN_AHEAD ? n - k : RUN_AHEAD;
-        for (size_t a = 0; a < m; a++) {
-          uint64_t av = buf[k + a].addr >> sys->page_shift;
-          mm_leaf *l = pt_leaf(p, sys, av);
-          ahead[a] = l;
-          if (l) __builtin_prefetch(&l->pte[pt_index(sys, av)], 1);
-        }
+      mm_leaf *leaf = ahead[k % RUN_AHEAD];
+      if (p->pt_epoch != epoch) {     /* start the pipeline again */
         epoch = p->pt_epoch;
+        for (size_t a = k; a < n && a < k + RUN_AHEAD; a++)
+          run_look(sys, p, &buf[a], &ahead[a % RUN_AHEAD]);
+        leaf = ahead[k % RUN_AHEAD];
       }
-      mm_leaf *leaf = ahead[j];
-      if (!leaf || p->pt_epoch != epoch) leaf = pt_leaf(p, sys, vpn);
+      if (!leaf) leaf = pt_leaf(p, sys, buf[k].addr >> sys->page_shift);
+      if (k + RUN_AHEAD < n)
+        run_look(sys, p, &buf[k + RUN_AHEAD], &ahead[k % RUN_AHEAD]);
       unsigned kind = buf[k].kind <= MM_EXECUTE ? buf[k].kind : MM_READ;
       if (next) {
         uint64_t at = res->refs + k;
