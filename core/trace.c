@@ -691,6 +691,29 @@ static int trace_varint_slow(trace *t, uint64_t *out, const char *what)
  * long for 64 bits) goes the slow way, which also words the errors. */
 static inline int trace_varint(trace *t, uint64_t *out, const char *what)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Up to 8 bytes at once: the first byte with its top bit clear ends
+     * the varint; its 7-bit groups are then packed without a branch. */
+    if (t->len - t->pos >= 8) {
+        uint64_t x, stop;
+        memcpy(&x, t->buf + t->pos, 8);
+        stop = ~x & UINT64_C(0x8080808080808080);
+        if (stop != 0) {
+            unsigned nb = ((unsigned)__builtin_ctzll(stop) >> 3) + 1;
+            x &= ~UINT64_C(0) >> (64 - 8 * nb);
+            *out = (x & UINT64_C(0x7f)) |
+                   ((x >> 1) & UINT64_C(0x3f80)) |
+                   ((x >> 2) & UINT64_C(0x1fc000)) |
+                   ((x >> 3) & UINT64_C(0xfe00000)) |
+                   ((x >> 4) & UINT64_C(0x7f0000000)) |
+                   ((x >> 5) & UINT64_C(0x3f800000000)) |
+                   ((x >> 6) & UINT64_C(0x1fc0000000000)) |
+                   ((x >> 7) & UINT64_C(0xfe000000000000));
+            t->pos += nb;
+            return 0;
+        }
+    }
+#else
     if (t->len - t->pos >= 9) {
         const unsigned char *p = t->buf + t->pos;
         uint64_t v = 0;
@@ -703,6 +726,7 @@ static inline int trace_varint(trace *t, uint64_t *out, const char *what)
             }
         }
     }
+#endif
     return trace_varint_slow(t, out, what);
 }
 
