@@ -279,6 +279,8 @@ struct mm_system {
   unsigned pt_levels;
   unsigned pt_bits[8];              /* index bits per level, top first */
   unsigned pt_shift[8];             /* vpn shift per level */
+  unsigned leaf_bits;               /* pt_bits of the last level */
+  uint32_t leaf_mask;               /* entries of a leaf - 1 */
   uint64_t user_lo_vpn, user_hi_vpn;/* inclusive page range for users */
 
   /* physical memory */
@@ -407,7 +409,7 @@ static inline uint32_t pt_level_index(const mm_system *sys, unsigned l,
                     ((1ull << sys->pt_bits[l]) - 1));
 }
 static inline uint64_t pt_leaf_entries(const mm_system *sys) {
-  return 1ull << sys->pt_bits[sys->pt_levels - 1];
+  return 1ull << sys->leaf_bits;
 }
 mm_leaf *pt_leaf_walk(mm_process *p, const mm_system *sys, uint64_t vpn);
 /* The leaf holding vpn, or NULL. Inline: every reference starts here,
@@ -416,7 +418,7 @@ mm_leaf *pt_leaf_walk(mm_process *p, const mm_system *sys, uint64_t vpn);
 ** until a table of p is freed (p->pt_epoch changes). */
 static inline mm_leaf *pt_leaf(mm_process *p, const mm_system *sys,
                                uint64_t vpn) {
-  uint64_t num = vpn >> sys->pt_bits[sys->pt_levels - 1];
+  uint64_t num = vpn >> sys->leaf_bits;
   const mm_leaf_ref *r = &p->lc[num & p->lc_mask];
   if (r->leaf && r->num == num) return r->leaf;
   return pt_leaf_walk(p, sys, vpn);
@@ -445,7 +447,7 @@ static inline uint32_t *pte_wsslot(const mm_system *sys, mm_leaf *leaf,
                             : &sys->pfn[pte_payload(v)].wsslot;
 }
 static inline uint32_t pt_index(const mm_system *sys, uint64_t vpn) {
-  return (uint32_t)(vpn & ((1ull << sys->pt_bits[sys->pt_levels - 1]) - 1));
+  return (uint32_t)vpn & sys->leaf_mask;
 }
 
 /* ------------------------------------------ page verbs (used by vad.c) */

@@ -20,14 +20,14 @@ void pt_init(mm_process *p) {
 }
 
 static void lc_put(mm_process *p, const mm_system *sys, mm_leaf *leaf) {
-  uint64_t num = leaf->base_vpn >> sys->pt_bits[sys->pt_levels - 1];
+  uint64_t num = leaf->base_vpn >> sys->leaf_bits;
   mm_leaf_ref *r = &p->lc[num & p->lc_mask];
   r->num = num;
   r->leaf = leaf;
 }
 
 static void lc_drop(mm_process *p, const mm_system *sys, mm_leaf *leaf) {
-  uint64_t num = leaf->base_vpn >> sys->pt_bits[sys->pt_levels - 1];
+  uint64_t num = leaf->base_vpn >> sys->leaf_bits;
   mm_leaf_ref *r = &p->lc[num & p->lc_mask];
   if (r->leaf == leaf) r->leaf = NULL;
 }

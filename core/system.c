@@ -118,6 +118,8 @@ static void pt_geometry(mm_system *sys) {
     sys->pt_shift[l] = below;
     below += bits;
   }
+  sys->leaf_bits = sys->pt_bits[levels - 1];
+  sys->leaf_mask = (1u << sys->leaf_bits) - 1;
 }
 
 mm_status mm_system_create(const mm_config *cfg, mm_system **out, char *err,
