@@ -459,8 +459,6 @@ void page_commit(mm_system *sys, mm_process *p, uint64_t vpn, uint32_t prot);
 ** page holds; the PTE becomes zero (reserved). No-op if not committed.
 ** Returns 1 if the page was committed (so the caller returns its commit). */
 int page_decommit(mm_system *sys, mm_process *p, uint64_t vpn);
-/* The hardware access bits a valid PTE gets for a protection. */
-mm_pte pte_hw_bits(uint32_t prot);
 /* Sets the protection of a committed page (hardware bits follow). */
 void page_protect(mm_system *sys, mm_process *p, uint64_t vpn, uint32_t prot);
 /* MEM_RESET: the data is no longer needed; nothing is written out. */
@@ -490,12 +488,66 @@ static inline uint32_t prot_after_cow(uint32_t prot) {
 
 /* Validity (WINDOWS.md A.4.2): a valid protection value? */
 bool prot_valid(uint32_t prot);
-/* Base protection (low 8 bits) allows read / write / execute? Write
-** includes write-copy. */
-bool prot_can_read(uint32_t prot);
-bool prot_can_write(uint32_t prot);
-bool prot_can_exec(uint32_t prot);
-bool prot_is_writecopy(uint32_t prot);
+
+/* The predicates below are inline: every fault asks them. A protection
+** is one base value (one bit of the low byte) plus modifiers. */
+#define PROT_LOW_NIBBLE  0x0Fu      /* NOACCESS, READONLY, READWRITE, WRITECOPY */
+#define PROT_HIGH_NIBBLE 0xF0u      /* the four EXECUTE variants */
+
+/* The base value of prot, or 0 when prot has none or several. */
+static inline uint32_t prot_base(uint32_t prot) {
+  uint32_t b = prot & 0xFFu;
+  return (b && !(b & (b - 1))) ? b : 0;
+}
+
+/* A.4.8: every base value but NOACCESS reads; EXECUTE counts as readable
+** (ReactOS model, MiIsAccessAllowed). Modifiers are ignored here: GUARD
+** is the fault handler's business. */
+static inline bool prot_can_read(uint32_t prot) {
+  uint32_t b = prot_base(prot);
+  return b != 0 && b != MM_PAGE_NOACCESS;
+}
+
+/* A.4.8: write includes write-copy (the write succeeds via a private
+** copy). */
+static inline bool prot_can_write(uint32_t prot) {
+  uint32_t b = prot_base(prot);
+  return (b & (MM_PAGE_READWRITE | MM_PAGE_WRITECOPY |
+               MM_PAGE_EXECUTE_READWRITE | MM_PAGE_EXECUTE_WRITECOPY)) != 0;
+}
+
+/* A.4.8: the four values of the high nibble execute. */
+static inline bool prot_can_exec(uint32_t prot) {
+  return (prot_base(prot) & PROT_HIGH_NIBBLE) != 0;
+}
+
+/* WRITECOPY or EXECUTE_WRITECOPY: a write makes a private copy (A.4.6). */
+static inline bool prot_is_writecopy(uint32_t prot) {
+  uint32_t b = prot_base(prot);
+  return b == MM_PAGE_WRITECOPY || b == MM_PAGE_EXECUTE_WRITECOPY;
+}
+
+/* The hardware access bits a valid PTE gets for a protection, by base
+** protection (A.4.8's table). A guard or no-access page is never
+** accessible without a fault, so the first touch reaches the fault
+** handler (A.5.1). Write-copy pages are readable but not writable in
+** hardware: the write faults (A.8). EXECUTE counts as readable (ReactOS
+** model, A.4.8). */
+static inline mm_pte pte_hw_bits(uint32_t prot) {
+  static const uint8_t by_base[8] = {
+    0,                                   /* NOACCESS */
+    PTE_HW_R,                            /* READONLY */
+    PTE_HW_R | PTE_HW_W,                 /* READWRITE */
+    PTE_HW_R,                            /* WRITECOPY */
+    PTE_HW_R | PTE_HW_X,                 /* EXECUTE */
+    PTE_HW_R | PTE_HW_X,                 /* EXECUTE_READ */
+    PTE_HW_R | PTE_HW_W | PTE_HW_X,      /* EXECUTE_READWRITE */
+    PTE_HW_R | PTE_HW_X,                 /* EXECUTE_WRITECOPY */
+  };
+  uint32_t base = prot_base(prot);
+  if ((prot & MM_PAGE_GUARD) || base == 0) return 0;
+  return by_base[__builtin_ctz(base)];
+}
 
 /* ----------------------------------------------------------------- PFN */
 

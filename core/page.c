@@ -6,27 +6,6 @@
 #include "internal.h"
 #include "tlb.h"
 
-mm_pte pte_hw_bits(uint32_t prot) {
-  /* By base protection (one bit of the low byte: A.4.8's table). A guard
-  ** or no-access page is never accessible without a fault, so the first
-  ** touch reaches the fault handler (A.5.1). Write-copy pages are readable
-  ** but not writable in hardware: the write faults (A.8). EXECUTE counts
-  ** as readable (ReactOS model, A.4.8). */
-  static const uint8_t by_base[8] = {
-    0,                                   /* NOACCESS */
-    PTE_HW_R,                            /* READONLY */
-    PTE_HW_R | PTE_HW_W,                 /* READWRITE */
-    PTE_HW_R,                            /* WRITECOPY */
-    PTE_HW_R | PTE_HW_X,                 /* EXECUTE */
-    PTE_HW_R | PTE_HW_X,                 /* EXECUTE_READ */
-    PTE_HW_R | PTE_HW_W | PTE_HW_X,      /* EXECUTE_READWRITE */
-    PTE_HW_R | PTE_HW_X,                 /* EXECUTE_WRITECOPY */
-  };
-  uint32_t base = prot & 0xFFu;
-  if ((prot & MM_PAGE_GUARD) || base == 0 || (base & (base - 1))) return 0;
-  return by_base[__builtin_ctz(base)];
-}
-
 static inline mm_pte with_prot(mm_pte pte, uint32_t prot) {
   return (pte & ~PTE_PROT_MASK) | ((mm_pte)(prot & 0x7FF) << PTE_PROT_SHIFT);
 }

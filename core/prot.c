@@ -10,21 +10,12 @@
 */
 #include "internal.h"
 
-#define PROT_LOW_NIBBLE  0x0Fu      /* NOACCESS, READONLY, READWRITE, WRITECOPY */
-#define PROT_HIGH_NIBBLE 0xF0u      /* the four EXECUTE variants */
 #define PROT_BASE_MASK   0xFFu
 /* Every defined bit: the eight base values and the three modifiers. Bits
 ** at or above 0x800 are invalid (A.4.2); that includes the CFG flags
 ** PAGE_TARGETS_INVALID/NO_UPDATE (0x40000000), which the simulator does
 ** not model, so it rejects them rather than silently dropping them. */
 #define PROT_ALL_BITS    0x7FFu
-
-/* The base value (one bit of the low byte) of prot, or 0 when prot has
-** none or several. Never fails. */
-static uint32_t prot_base(uint32_t prot) {
-  uint32_t b = prot & PROT_BASE_MASK;
-  return (b && !(b & (b - 1))) ? b : 0;
-}
 
 /* A.4.2, rule by rule, in the order MiMakeProtectionMask applies them.
 ** Never fails: false means STATUS_INVALID_PAGE_PROTECTION to the caller. */
@@ -47,36 +38,3 @@ bool prot_valid(uint32_t prot) {
   return true;
 }
 
-/* A.4.8: every base value but NOACCESS reads; EXECUTE counts as readable
-** (ReactOS model, MiIsAccessAllowed). Modifiers are ignored here: GUARD
-** is the fault handler's business. Never fails. */
-bool prot_can_read(uint32_t prot) {
-  uint32_t b = prot_base(prot);
-  return b != 0 && b != MM_PAGE_NOACCESS;
-}
-
-/* A.4.8: write includes write-copy (the write succeeds via a private
-** copy). Never fails. */
-bool prot_can_write(uint32_t prot) {
-  switch (prot_base(prot)) {
-    case MM_PAGE_READWRITE:
-    case MM_PAGE_WRITECOPY:
-    case MM_PAGE_EXECUTE_READWRITE:
-    case MM_PAGE_EXECUTE_WRITECOPY:
-      return true;
-    default:
-      return false;
-  }
-}
-
-/* A.4.8: the four values of the high nibble execute. Never fails. */
-bool prot_can_exec(uint32_t prot) {
-  return (prot_base(prot) & PROT_HIGH_NIBBLE) != 0;
-}
-
-/* WRITECOPY or EXECUTE_WRITECOPY: a write makes a private copy (A.4.6).
-** Never fails. */
-bool prot_is_writecopy(uint32_t prot) {
-  uint32_t b = prot_base(prot);
-  return b == MM_PAGE_WRITECOPY || b == MM_PAGE_EXECUTE_WRITECOPY;
-}
