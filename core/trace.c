@@ -649,6 +649,35 @@ static long trace_want(trace *t, size_t want)
     return (long)(t->len - t->pos);
 }
 
+/* Decodes the varint at p, when it is at most 8 bytes long and 8 bytes
+ * are readable there: one load, and the 7-bit groups packed without a
+ * branch. Returns its length, or 0 (longer: the caller goes the slow
+ * way). Little-endian hosts only (trace_fast_ok). */
+static inline unsigned varint8(const unsigned char *p, uint64_t *out)
+{
+    uint64_t x, stop;
+    unsigned nb;
+    memcpy(&x, p, 8);
+    stop = ~x & UINT64_C(0x8080808080808080);
+    if (stop == 0)
+        return 0;
+    nb = ((unsigned)__builtin_ctzll(stop) >> 3) + 1;
+    x &= ~UINT64_C(0) >> (64 - 8 * nb);
+    *out = (x & UINT64_C(0x7f)) | ((x >> 1) & UINT64_C(0x3f80)) |
+           ((x >> 2) & UINT64_C(0x1fc000)) | ((x >> 3) & UINT64_C(0xfe00000)) |
+           ((x >> 4) & UINT64_C(0x7f0000000)) |
+           ((x >> 5) & UINT64_C(0x3f800000000)) |
+           ((x >> 6) & UINT64_C(0x1fc0000000000)) |
+           ((x >> 7) & UINT64_C(0xfe000000000000));
+    return nb;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define trace_fast_ok 1
+#else
+#define trace_fast_ok 0
+#endif
+
 /* Reads a LEB128 varint byte by byte, refilling as it goes: the general
  * case of trace_varint. Returns 0, or -1 after source_fail. */
 static int trace_varint_slow(trace *t, uint64_t *out, const char *what)
@@ -691,42 +720,13 @@ static int trace_varint_slow(trace *t, uint64_t *out, const char *what)
  * long for 64 bits) goes the slow way, which also words the errors. */
 static inline int trace_varint(trace *t, uint64_t *out, const char *what)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    /* Up to 8 bytes at once: the first byte with its top bit clear ends
-     * the varint; its 7-bit groups are then packed without a branch. */
-    if (t->len - t->pos >= 8) {
-        uint64_t x, stop;
-        memcpy(&x, t->buf + t->pos, 8);
-        stop = ~x & UINT64_C(0x8080808080808080);
-        if (stop != 0) {
-            unsigned nb = ((unsigned)__builtin_ctzll(stop) >> 3) + 1;
-            x &= ~UINT64_C(0) >> (64 - 8 * nb);
-            *out = (x & UINT64_C(0x7f)) |
-                   ((x >> 1) & UINT64_C(0x3f80)) |
-                   ((x >> 2) & UINT64_C(0x1fc000)) |
-                   ((x >> 3) & UINT64_C(0xfe00000)) |
-                   ((x >> 4) & UINT64_C(0x7f0000000)) |
-                   ((x >> 5) & UINT64_C(0x3f800000000)) |
-                   ((x >> 6) & UINT64_C(0x1fc0000000000)) |
-                   ((x >> 7) & UINT64_C(0xfe000000000000));
+    if (trace_fast_ok && t->len - t->pos >= 8) {
+        unsigned nb = varint8(t->buf + t->pos, out);
+        if (nb != 0) {
             t->pos += nb;
             return 0;
         }
     }
-#else
-    if (t->len - t->pos >= 9) {
-        const unsigned char *p = t->buf + t->pos;
-        uint64_t v = 0;
-        for (unsigned k = 0; k < 9; k++) {
-            v |= (uint64_t)(p[k] & 0x7f) << (7 * k);
-            if (!(p[k] & 0x80)) {
-                t->pos += k + 1;
-                *out = v;
-                return 0;
-            }
-        }
-    }
-#endif
     return trace_varint_slow(t, out, what);
 }
 
@@ -804,11 +804,56 @@ static int trace_bin_trailer(trace *t, uint64_t at)
 
 /* binary: decodes records until max refs or the end marker. On error calls
  * source_fail and returns the refs decoded before it. */
+
+/* The common records, while 9 bytes (a head and an 8-byte varint) are in
+ * the buffer: a head of a reference with an implicit size and a delta
+ * of at most 8 bytes, or the same delta again. The state lives in locals
+ * (the buffer is bytes, which may alias anything) and is written back at
+ * the end. Stops before anything else, which trace_next_bin's general
+ * step handles. Returns the refs decoded into buf. */
+static size_t trace_bin_fast(trace *t, mm_ref *buf, size_t max)
+{
+    const unsigned char *p = t->buf + t->pos, *end = t->buf + t->len;
+    uint64_t addr = t->prev_addr, delta = t->prev_delta, v;
+    size_t n = 0;
+    while (n < max && end - p >= 9) {
+        unsigned head = p[0], code, nb = 0;
+        if ((head & TRACEBIN_KIND_MASK) == TRACEBIN_KIND_RESERVED ||
+            (head & TRACEBIN_RESERVED_BIT))
+            break;                       /* the end marker, or an error */
+        code = (head >> TRACEBIN_SIZE_SHIFT) & TRACEBIN_SIZE_MASK;
+        if (code == TRACEBIN_SIZE_EXPLICIT)
+            break;
+        if (!(head & TRACEBIN_SAME_DELTA)) {
+            nb = varint8(p + 1, &v);
+            if (nb == 0)
+                break;
+            delta = tracebin_unzigzag(v);
+        }
+        addr += delta;
+        buf[n].addr = addr;
+        buf[n].size = UINT32_C(1) << code;
+        buf[n].kind = (uint8_t)(head & TRACEBIN_KIND_MASK);
+        n++;
+        p += 1 + nb;
+    }
+    t->pos = (size_t)(p - t->buf);
+    t->prev_addr = addr;
+    t->prev_delta = delta;
+    t->records += n;
+    return n;
+}
+
 static size_t trace_next_bin(trace *t, mm_ref *buf, size_t max)
 {
     size_t n = 0;
     while (n < max && !t->done) {
         unsigned head, code;
+        if (trace_fast_ok) {
+            n += trace_bin_fast(t, buf + n, max - n);
+            if (n == max)
+                break;
+        }
         uint64_t at = t->consumed + t->pos, v;
         if (t->pos == t->len) {
             long av = trace_want(t, 1);
