@@ -42,6 +42,11 @@ static int check_pfn(mm_system *sys) {
   }
   for (unsigned pr = 0; pr < PFN_STANDBY_LISTS; pr++)
     if (check_list(sys, &sys->standby[pr], LIST_STANDBY, pr, &seen)) return -1;
+  for (unsigned pr = 0; pr < PFN_STANDBY_LISTS; pr++)
+    if (((sys->standby_nonempty >> pr) & 1u) != (sys->standby[pr].count != 0))
+      BAD("standby list %u: nonempty bit %u, %llu frames", pr,
+          (sys->standby_nonempty >> pr) & 1u,
+          (unsigned long long)sys->standby[pr].count);
   for (uint64_t f = 0; f < sys->nframes; f++) {
     mm_pfn *e = &sys->pfn[f];
     if (e->list == LIST_ACTIVE) active++;

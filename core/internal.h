@@ -288,6 +288,7 @@ struct mm_system {
   mm_pfn *pfn;
   mm_list list[LIST_COUNT_];        /* LIST_STANDBY unused: see standby[] */
   mm_list standby[PFN_STANDBY_LISTS];
+  uint32_t standby_nonempty;        /* bit pr: standby[pr] has frames */
   /* Repurposing lookahead (pfn.c): a cursor on the standby list being
   ** taken from, and the frames it named, as ws_ahead does for victims. */
   mm_list *sb_list;

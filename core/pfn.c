@@ -67,6 +67,7 @@ void pfn_init(mm_system *sys) {
     sys->list[i] = (mm_list){ MM_NIL, MM_NIL, 0 };
   for (int i = 0; i < PFN_STANDBY_LISTS; i++)
     sys->standby[i] = (mm_list){ MM_NIL, MM_NIL, 0 };
+  sys->standby_nonempty = 0;
   /* At boot every frame holds whatever the firmware left: free, not
   ** zeroed. The zero-page step zeroes them as time passes. */
   for (uint64_t f = 0; f < sys->nframes; f++) {
@@ -87,6 +88,7 @@ void pfn_insert(mm_system *sys, uint32_t f, unsigned list) {
   e->list = (uint8_t)list;
   if (list == LIST_ZEROED) link_head(sys, &sys->list[LIST_ZEROED], f);
   else link_tail(sys, list_of(sys, e), f);
+  if (list == LIST_STANDBY) sys->standby_nonempty |= 1u << pfn_prio(e);
 }
 
 void pfn_unlink(mm_system *sys, uint32_t f) {
@@ -101,7 +103,8 @@ void pfn_unlink(mm_system *sys, uint32_t f) {
   else l->head = e->next;
   if (e->next != MM_NIL) sys->pfn[e->next].prev = e->prev;
   else l->tail = e->prev;
-  l->count--;
+  if (--l->count == 0 && e->list == LIST_STANDBY)
+    sys->standby_nonempty &= ~(1u << pfn_prio(e));
   e->next = e->prev = MM_NIL;
   e->list = LIST_ACTIVE;
 }
@@ -192,14 +195,13 @@ uint32_t pfn_take(mm_system *sys, bool want_zeroed) {
     f = take_list(sys, &sys->list[LIST_ZEROED]);
     if (f != MM_NIL) return f;
   }
-  for (int pr = 0; pr < PFN_STANDBY_LISTS; pr++) {
-    if (sys->standby[pr].count) standby_ahead(sys, &sys->standby[pr]);
-    f = take_list(sys, &sys->standby[pr]);
-    if (f != MM_NIL) {
-      repurpose(sys, f);
-      if (want_zeroed) sys->st.zeroed_on_demand++;
-      return f;
-    }
+  if (sys->standby_nonempty) {         /* the lowest priority first */
+    mm_list *l = &sys->standby[__builtin_ctz(sys->standby_nonempty)];
+    standby_ahead(sys, l);
+    f = take_list(sys, l);
+    repurpose(sys, f);
+    if (want_zeroed) sys->st.zeroed_on_demand++;
+    return f;
   }
   return MM_NIL;
 }
