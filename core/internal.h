@@ -601,7 +601,21 @@ void ws_trim_slot(mm_system *sys, mm_process *p, uint32_t slot, bool replaced);
 mm_status ws_shrink(mm_system *sys, mm_process *p, uint32_t n);
 /* Clears the accessed bit of the page in slot; returns whether it was set.
 ** What the trimmer does to sample references (and flushes that TLB entry). */
-bool ws_test_clear_accessed(mm_system *sys, mm_process *p, uint32_t slot);
+/* The TLB entry of slot's page goes (sys->tlb must be set). */
+void ws_flush_tlb(mm_system *sys, mm_process *p, uint32_t slot);
+/* Samples and clears the accessed bit of slot's page, as the trimmer
+** does (the TLB entry goes with it). Inline: the sweeping policies call
+** it for every page the hand passes. */
+static inline bool ws_test_clear_accessed(mm_system *sys, mm_process *p,
+                                          uint32_t slot) {
+  mm_pte *pte = p->ws.e[slot].pte;
+  bool was = (*pte & PTE_A) != 0;
+  if (was) {
+    *pte &= ~(mm_pte)PTE_A;
+    if (sys->tlb) ws_flush_tlb(sys, p, slot);
+  }
+  return was;
+}
 /* A policy names a slot it expects to choose some WS_AHEAD faults from
 ** now. Victims are pages nobody touched lately, so their slot entry, PTE
 ** and PFN entry are cache misses, each needing the one before it: a slot

@@ -159,12 +159,6 @@ mm_status ws_shrink(mm_system *sys, mm_process *p, uint32_t n) {
   return MM_STATUS_SUCCESS;
 }
 
-bool ws_test_clear_accessed(mm_system *sys, mm_process *p, uint32_t slot) {
-  mm_pte *pte = p->ws.e[slot].pte;
-  bool was = (*pte & PTE_A) != 0;
-  if (was) {
-    *pte &= ~(mm_pte)PTE_A;
-    if (sys->tlb) tlb_flush_page(sys->tlb, p->pid, p->ws.e[slot].vpn);
-  }
-  return was;
+void ws_flush_tlb(mm_system *sys, mm_process *p, uint32_t slot) {
+  tlb_flush_page(sys->tlb, p->pid, p->ws.e[slot].vpn);
 }
