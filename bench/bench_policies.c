@@ -30,7 +30,7 @@
 
 #include "internal.h"        /* structure sizes for the memory figures */
 
-#define BENCH_ROUNDS 3
+#define BENCH_ROUNDS 5
 #define BENCH_REFS   10000000ull
 #define BENCH_RAM    (512ull << 20)
 #define BENCH_PF     (8ull << 30)
