@@ -663,12 +663,15 @@ static inline unsigned varint8(const unsigned char *p, uint64_t *out)
         return 0;
     nb = ((unsigned)__builtin_ctzll(stop) >> 3) + 1;
     x &= ~UINT64_C(0) >> (64 - 8 * nb);
-    *out = (x & UINT64_C(0x7f)) | ((x >> 1) & UINT64_C(0x3f80)) |
-           ((x >> 2) & UINT64_C(0x1fc000)) | ((x >> 3) & UINT64_C(0xfe00000)) |
-           ((x >> 4) & UINT64_C(0x7f0000000)) |
-           ((x >> 5) & UINT64_C(0x3f800000000)) |
-           ((x >> 6) & UINT64_C(0x1fc0000000000)) |
-           ((x >> 7) & UINT64_C(0xfe000000000000));
+    /* pack the groups in three rounds: 7-bit pairs into 14 bits per
+     * 16-bit lane (the continuation bits drop out), then 28 per 32, then
+     * 56 */
+    x = (x & UINT64_C(0x007f007f007f007f)) |
+        ((x & UINT64_C(0x7f007f007f007f00)) >> 1);
+    x = (x & UINT64_C(0x00003fff00003fff)) |
+        ((x & UINT64_C(0x3fff00003fff0000)) >> 2);
+    *out = (x & UINT64_C(0x000000000fffffff)) |
+           ((x & UINT64_C(0x0fffffff00000000)) >> 4);
     return nb;
 }
 
