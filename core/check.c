@@ -120,7 +120,7 @@ typedef struct walk {
 } walk;
 
 static int check_leaf(mm_system *sys, mm_process *p, mm_leaf *leaf, walk *w) {
-  uint64_t n = 1ull << sys->pt_bits[sys->pt_levels - 1], live = 0;
+  uint64_t n = pt_leaf_entries(sys), live = 0;
   for (uint64_t i = 0; i < n; i++) {
     mm_pte v = leaf->pte[i];
     uint64_t vpn = leaf->base_vpn + i;

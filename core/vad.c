@@ -73,10 +73,6 @@ static inline uint64_t gran_pages(const mm_system *sys) {
 static inline uint64_t va_of(const mm_system *sys, uint64_t vpn) {
   return vpn << sys->page_shift;
 }
-/* Pages one leaf table maps. Never fails. */
-static inline uint64_t leaf_span(const mm_system *sys) {
-  return 1ull << sys->pt_bits[sys->pt_levels - 1];
-}
 
 /* ------------------------------------------------------------ VAD array */
 
@@ -225,7 +221,7 @@ mm_status vad_place(mm_system *sys, mm_process *p, uint64_t *start,
 /* Committed pages in [lo, hi). Never fails. */
 static uint64_t count_committed(const mm_system *sys, mm_process *p,
                                 uint64_t lo, uint64_t hi) {
-  uint64_t n = 0, span = leaf_span(sys);
+  uint64_t n = 0, span = pt_leaf_entries(sys);
   for (mm_leaf *lf = pt_next_leaf(p, sys, lo, hi); lf;) {
     uint64_t a = lf->base_vpn > lo ? lf->base_vpn : lo;
     uint64_t b = lf->base_vpn + span < hi ? lf->base_vpn + span : hi;
@@ -241,7 +237,7 @@ static uint64_t count_committed(const mm_system *sys, mm_process *p,
 ** caller prunes). Never fails. */
 static uint64_t decommit_range(mm_system *sys, mm_process *p, uint64_t lo,
                                uint64_t hi) {
-  uint64_t n = 0, span = leaf_span(sys);
+  uint64_t n = 0, span = pt_leaf_entries(sys);
   for (mm_leaf *lf = pt_next_leaf(p, sys, lo, hi); lf;) {
     uint64_t a = lf->base_vpn > lo ? lf->base_vpn : lo;
     uint64_t b = lf->base_vpn + span < hi ? lf->base_vpn + span : hi;
@@ -256,7 +252,7 @@ static uint64_t decommit_range(mm_system *sys, mm_process *p, uint64_t lo,
 ** it allocated and returns STATUS_NO_MEMORY: nothing is changed. */
 static mm_status ensure_tables(mm_system *sys, mm_process *p, uint64_t lo,
                                uint64_t hi) {
-  uint64_t span = leaf_span(sys);
+  uint64_t span = pt_leaf_entries(sys);
   for (uint64_t v = lo; v < hi; v = align_down(v, span) + span) {
     if (!pt_ensure(sys, p, v)) {
       pt_prune(sys, p, lo, hi);
@@ -496,7 +492,7 @@ static mm_status alloc_reset(mm_system *sys, mm_process *p, uint64_t *base,
   if (st) return st;
   const mm_vad *v = &p->vads[i];
   if (v->type == VAD_PRIVATE && !(v->flags & VAD_F_LARGE)) {
-    uint64_t span = leaf_span(sys);
+    uint64_t span = pt_leaf_entries(sys);
     for (mm_leaf *lf = pt_next_leaf(p, sys, lo, hi); lf;) {
       uint64_t a = lf->base_vpn > lo ? lf->base_vpn : lo;
       uint64_t b = lf->base_vpn + span < hi ? lf->base_vpn + span : hi;
@@ -825,7 +821,7 @@ static uint64_t run_end(const mm_system *sys, mm_process *p, uint64_t vpn,
   if (!c0) p0 = 0;
   *committed = c0;
   *prot = p0;
-  uint64_t x = vpn + 1, span = leaf_span(sys);
+  uint64_t x = vpn + 1, span = pt_leaf_entries(sys);
   while (x < end) {
     mm_leaf *lf = pt_next_leaf(p, sys, x, end);
     if (!lf) return c0 ? x : end;       /* no tables left: all reserved */
@@ -926,7 +922,7 @@ int vad_check(mm_system *sys, mm_process *p) {
   }
   if (p->alive && !system_seen)
     return vad_broken(sys, p, "the region at 0x10000 is missing", 0, 0);
-  uint64_t span = leaf_span(sys);
+  uint64_t span = pt_leaf_entries(sys);
   for (mm_leaf *lf = pt_next_leaf(p, sys, 0, UINT64_MAX); lf;) {
     for (uint64_t k = 0; k < span; k++)
       if (lf->pte[k] && vad_find(p, lf->base_vpn + k) < 0)

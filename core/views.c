@@ -51,11 +51,6 @@ const char *mm_rammap_use_name(int use) {
 
 /* ------------------------------------------------------------------ VMMap */
 
-static uint64_t leaf_span(const mm_system *sys) {
-  return 1ull << sys->pt_bits[sys->pt_levels - 1];
-}
-
-
 /* The VMMap type of a VAD. */
 static int vad_vmmap_type(const mm_system *sys, const mm_vad *v) {
   if (v->type == VAD_PRIVATE) return MM_VMMAP_PRIVATE;
@@ -100,7 +95,7 @@ static void run_note(run_state *r, bool committed, uint32_t prot,
 /* Adds one VAD to its row: size, committed pages, working set, blocks. */
 static void vad_count(mm_system *sys, const mm_process *p, const mm_vad *v,
                       mm_vmmap_row *row) {
-  uint64_t ps = sys->page_size, span = leaf_span(sys);
+  uint64_t ps = sys->page_size, span = pt_leaf_entries(sys);
   run_state run = { false, false, 0 };
   row->size += (v->end - v->start) * ps;
   uint64_t x = v->start;
