@@ -190,8 +190,26 @@ typedef struct mm_wsle {
 
 struct mm_policy_ops;
 
-/* Victim lookahead (ws_ahead): slots a policy expects to choose soon. */
+/* Lookahead (ws_ahead, standby_ahead): the last WS_AHEAD slots or frames
+** named as likely to be needed soon, so that each can be followed a stage
+** further (entry, then what it points to) some names later. */
 #define WS_AHEAD 16u
+typedef struct mm_ahead {
+  uint32_t ring[WS_AHEAD];          /* MM_NIL until named */
+  uint32_t n;                       /* names ever pushed */
+} mm_ahead;
+
+static inline void ahead_init(mm_ahead *a) {
+  for (uint32_t k = 0; k < WS_AHEAD; k++) a->ring[k] = MM_NIL;
+  a->n = 0;
+}
+static inline void ahead_push(mm_ahead *a, uint32_t x) {
+  a->ring[a->n++ % WS_AHEAD] = x;
+}
+/* What was pushed lag pushes before the last one (lag < WS_AHEAD). */
+static inline uint32_t ahead_back(const mm_ahead *a, uint32_t lag) {
+  return a->ring[(a->n - 1 - lag) % WS_AHEAD];
+}
 
 typedef struct mm_ws {
   mm_wsle *e;
@@ -203,8 +221,7 @@ typedef struct mm_ws {
   bool hard_min, hard_max;
   uint64_t peak;
   void *pol;                        /* policy state */
-  uint32_t ahead[WS_AHEAD];         /* likely victims, newest at ahead_n-1 */
-  uint32_t ahead_n;                 /* slots ever pushed (ws_ahead) */
+  mm_ahead ahead;                   /* likely victims (ws_ahead) */
 } mm_ws;
 
 /* --------------------------------------------------------------- process */
@@ -293,8 +310,7 @@ struct mm_system {
   ** taken from, and the frames it named, as ws_ahead does for victims. */
   mm_list *sb_list;
   uint32_t sb_at, sb_dist;
-  uint32_t sb_ahead[WS_AHEAD];
-  uint32_t sb_n;
+  mm_ahead sb_ahead;
 
   /* page file */
   uint64_t pf_slots, pf_used;
@@ -404,11 +420,7 @@ mm_pte *pt_lookup(mm_process *p, const mm_system *sys, uint64_t vpn);
 /* The leaf holding vpn, allocating tables on the way; NULL on host OOM
 ** (tables already allocated stay; pt_prune frees empty ones). */
 mm_leaf *pt_ensure(mm_system *sys, mm_process *p, uint64_t vpn);
-static inline uint32_t pt_level_index(const mm_system *sys, unsigned l,
-                                      uint64_t vpn) {
-  return (uint32_t)((vpn >> sys->pt_shift[l]) &
-                    ((1ull << sys->pt_bits[l]) - 1));
-}
+/* Pages one leaf table maps. */
 static inline uint64_t pt_leaf_entries(const mm_system *sys) {
   return 1ull << sys->leaf_bits;
 }
@@ -599,8 +611,6 @@ void ws_remove(mm_system *sys, mm_process *p, uint32_t slot);
 void ws_trim_slot(mm_system *sys, mm_process *p, uint32_t slot, bool replaced);
 /* Trims n pages chosen by the policy, forcing it to choose. */
 mm_status ws_shrink(mm_system *sys, mm_process *p, uint32_t n);
-/* Clears the accessed bit of the page in slot; returns whether it was set.
-** What the trimmer does to sample references (and flushes that TLB entry). */
 /* The TLB entry of slot's page goes (sys->tlb must be set). */
 void ws_flush_tlb(mm_system *sys, mm_process *p, uint32_t slot);
 /* Samples and clears the accessed bit of slot's page, as the trimmer
@@ -626,11 +636,10 @@ static inline bool ws_test_clear_accessed(mm_system *sys, mm_process *p,
 static inline void ws_ahead(const mm_system *sys, mm_process *p,
                             uint32_t slot) {
   mm_ws *ws = &p->ws;
-  uint32_t w = ws->ahead_n++;
   __builtin_prefetch(&ws->e[slot], 0);
-  ws->ahead[w % WS_AHEAD] = slot;
-  uint32_t b = ws->ahead[(w - WS_AHEAD / 3) % WS_AHEAD];
-  uint32_t c = ws->ahead[(w - 2 * WS_AHEAD / 3) % WS_AHEAD];
+  ahead_push(&ws->ahead, slot);
+  uint32_t b = ahead_back(&ws->ahead, WS_AHEAD / 3);
+  uint32_t c = ahead_back(&ws->ahead, 2 * WS_AHEAD / 3);
   if (b < ws->hi && ws->e[b].pte) __builtin_prefetch(ws->e[b].pte, 1);
   if (c < ws->hi && ws->e[c].pte) {
     mm_pte v = *ws->e[c].pte;

@@ -13,22 +13,32 @@
 
 #include "internal.h"
 
+static inline uint32_t level_index(const mm_system *sys, unsigned l,
+                                   uint64_t vpn) {
+  return (uint32_t)((vpn >> sys->pt_shift[l]) &
+                    ((1ull << sys->pt_bits[l]) - 1));
+}
+
 void pt_init(mm_process *p) {
   p->lc = p->lc0;
   p->lc_mask = PT_LC_MIN - 1;
   memset(p->lc0, 0, sizeof p->lc0);
 }
 
+/* The cache entry for leaf (the one pt_leaf looks in). */
+static mm_leaf_ref *lc_entry(mm_process *p, const mm_system *sys,
+                             const mm_leaf *leaf) {
+  return &p->lc[(leaf->base_vpn >> sys->leaf_bits) & p->lc_mask];
+}
+
 static void lc_put(mm_process *p, const mm_system *sys, mm_leaf *leaf) {
-  uint64_t num = leaf->base_vpn >> sys->leaf_bits;
-  mm_leaf_ref *r = &p->lc[num & p->lc_mask];
-  r->num = num;
+  mm_leaf_ref *r = lc_entry(p, sys, leaf);
+  r->num = leaf->base_vpn >> sys->leaf_bits;
   r->leaf = leaf;
 }
 
 static void lc_drop(mm_process *p, const mm_system *sys, mm_leaf *leaf) {
-  uint64_t num = leaf->base_vpn >> sys->leaf_bits;
-  mm_leaf_ref *r = &p->lc[num & p->lc_mask];
+  mm_leaf_ref *r = lc_entry(p, sys, leaf);
   if (r->leaf == leaf) r->leaf = NULL;
 }
 
@@ -49,7 +59,7 @@ static void lc_grow(mm_process *p) {
 mm_leaf *pt_leaf_walk(mm_process *p, const mm_system *sys, uint64_t vpn) {
   void *node = p->pt_root;
   for (unsigned l = 0; node && l + 1 < sys->pt_levels; l++)
-    node = ((mm_dir *)node)->child[pt_level_index(sys, l, vpn)];
+    node = ((mm_dir *)node)->child[level_index(sys, l, vpn)];
   if (node) lc_put(p, sys, node);
   return node;
 }
@@ -121,7 +131,7 @@ mm_leaf *pt_ensure(mm_system *sys, mm_process *p, uint64_t vpn) {
   }
   mm_dir *d = p->pt_root;
   for (unsigned l = 0; l < last; l++) {
-    uint32_t i = pt_level_index(sys, l, vpn);
+    uint32_t i = level_index(sys, l, vpn);
     if (!d->child[i]) {
       void *c = (l + 1 == last) ? (void *)leaf_new(sys, vpn)
                                 : (void *)dir_new(sys, l + 1);

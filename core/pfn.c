@@ -61,8 +61,8 @@ static void link_head(mm_system *sys, mm_list *l, uint32_t f) {
 void pfn_init(mm_system *sys) {
   sys->sb_list = NULL;
   sys->sb_at = MM_NIL;
-  sys->sb_dist = sys->sb_n = 0;
-  for (uint32_t k = 0; k < WS_AHEAD; k++) sys->sb_ahead[k] = MM_NIL;
+  sys->sb_dist = 0;
+  ahead_init(&sys->sb_ahead);
   for (int i = 0; i < LIST_COUNT_; i++)
     sys->list[i] = (mm_list){ MM_NIL, MM_NIL, 0 };
   for (int i = 0; i < PFN_STANDBY_LISTS; i++)
@@ -161,9 +161,8 @@ static void standby_ahead(mm_system *sys, mm_list *l) {
     sys->sb_at = nx;
     sys->sb_dist++;
     __builtin_prefetch(&sys->pfn[nx], 1);
-    uint32_t w = sys->sb_n++;
-    sys->sb_ahead[w % WS_AHEAD] = nx;
-    uint32_t b = sys->sb_ahead[(w - WS_AHEAD / 3) % WS_AHEAD];
+    ahead_push(&sys->sb_ahead, nx);
+    uint32_t b = ahead_back(&sys->sb_ahead, WS_AHEAD / 3);
     if (b == MM_NIL) continue;
     const mm_pfn *e = &sys->pfn[b];
     if (e->list != LIST_STANDBY || (e->flags & PFN_F_PROTO)) continue;

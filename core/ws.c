@@ -31,7 +31,7 @@ int ws_init(mm_system *sys, mm_process *p) {
     return -1;
   }
   p->ws.free_head = MM_NIL;
-  for (uint32_t k = 0; k < WS_AHEAD; k++) p->ws.ahead[k] = MM_NIL;
+  ahead_init(&p->ws.ahead);
   return 0;
 }
 
