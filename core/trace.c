@@ -805,9 +805,6 @@ static int trace_bin_trailer(trace *t, uint64_t at)
     return 0;
 }
 
-/* binary: decodes records until max refs or the end marker. On error calls
- * source_fail and returns the refs decoded before it. */
-
 /* The common records, while 9 bytes (a head and an 8-byte varint) are in
  * the buffer: a head of a reference with an implicit size and a delta
  * of at most 8 bytes, or the same delta again. The state lives in locals
@@ -847,6 +844,9 @@ static size_t trace_bin_fast(trace *t, mm_ref *buf, size_t max)
     return n;
 }
 
+/* binary: decodes records until max refs or the end marker, the common
+ * ones through trace_bin_fast. On error calls source_fail and returns the
+ * refs decoded before it. */
 static size_t trace_next_bin(trace *t, mm_ref *buf, size_t max)
 {
     size_t n = 0;
