@@ -54,13 +54,19 @@ typedef struct pol_link { uint32_t prev, next; } pol_link;
 ** next), moved on one place per replacement, names the pages that will
 ** be chosen WS_AHEAD replacements later (ws_ahead). It is a guess kept
 ** in O(1): a page leaving at the cursor moves it on, a page leaving at
-** the front brings it one place nearer; pages that move or leave between
-** the two only make it guess a little wrong. */
-typedef struct pol_cursor { uint32_t at, dist; } pol_cursor;
+** the front brings it one place nearer. A page leaving between the two
+** (an lru hit) leaves dist one too large; uncorrected, such errors add up
+** until the cursor sits at the front and names each victim only as it is
+** chosen, so every WS_AHEAD runs dist is counted again. */
+typedef struct pol_cursor {
+  uint32_t at, dist;       /* the page last named; places past the front */
+  uint32_t runs;           /* pol_cursor_run calls, for the recount */
+} pol_cursor;
 
 static inline void pol_cursor_init(pol_cursor *c) {
   c->at = MM_NIL;
   c->dist = 0;
+  c->runs = 0;
 }
 
 /* Slot s leaves its place in the order (call before unlinking it);
@@ -82,6 +88,15 @@ static inline void pol_cursor_run(mm_system *sys, mm_process *p,
                                   pol_cursor *c, const pol_link *ln,
                                   uint32_t front, uint32_t n) {
   uint32_t depth = n < WS_AHEAD ? n : WS_AHEAD;
+  if (c->at != MM_NIL && c->dist && ++c->runs % WS_AHEAD == 0) {
+    /* The recount walks only pages named lately: cached links. */
+    uint32_t s = front, d = 0;
+    while (s != c->at && s != MM_NIL && d < c->dist) {
+      s = ln[s].next;
+      d++;
+    }
+    c->dist = s == c->at ? d : 0;
+  }
   if (c->at == MM_NIL || c->dist == 0) {
     c->at = front;
     c->dist = 0;
