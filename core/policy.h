@@ -57,10 +57,11 @@ typedef struct pol_link { uint32_t prev, next; } pol_link;
 ** the front brings it one place nearer. A page leaving between the two
 ** (an lru hit) leaves dist one too large; uncorrected, such errors add up
 ** until the cursor sits at the front and names each victim only as it is
-** chosen, so every WS_AHEAD runs dist is counted again. */
+** chosen: such an order counts dist again now and then
+** (pol_cursor_recount). */
 typedef struct pol_cursor {
   uint32_t at, dist;       /* the page last named; places past the front */
-  uint32_t runs;           /* pol_cursor_run calls, for the recount */
+  uint32_t runs;           /* pol_cursor_recount calls */
 } pol_cursor;
 
 static inline void pol_cursor_init(pol_cursor *c) {
@@ -82,21 +83,27 @@ static inline void pol_cursor_pass(pol_cursor *c) {
   if (c->dist) c->dist--;
 }
 
+/* For an order whose pages also leave from the middle (lru's hits): every
+** WS_AHEAD calls, counts dist again by walking from the front over the
+** pages named lately, whose links are cached. Call before
+** pol_cursor_run. */
+static inline void pol_cursor_recount(pol_cursor *c, const pol_link *ln,
+                                      uint32_t front) {
+  if (c->at == MM_NIL || c->dist == 0 || ++c->runs % WS_AHEAD != 0) return;
+  uint32_t s = front, d = 0;
+  while (s != c->at && s != MM_NIL && d < c->dist) {
+    s = ln[s].next;
+    d++;
+  }
+  c->dist = s == c->at ? d : 0;
+}
+
 /* Pushes pages until the cursor is WS_AHEAD places (at most n, the pages
 ** in the order) past front. */
 static inline void pol_cursor_run(mm_system *sys, mm_process *p,
                                   pol_cursor *c, const pol_link *ln,
                                   uint32_t front, uint32_t n) {
   uint32_t depth = n < WS_AHEAD ? n : WS_AHEAD;
-  if (c->at != MM_NIL && c->dist && ++c->runs % WS_AHEAD == 0) {
-    /* The recount walks only pages named lately: cached links. */
-    uint32_t s = front, d = 0;
-    while (s != c->at && s != MM_NIL && d < c->dist) {
-      s = ln[s].next;
-      d++;
-    }
-    c->dist = s == c->at ? d : 0;
-  }
   if (c->at == MM_NIL || c->dist == 0) {
     c->at = front;
     c->dist = 0;

@@ -126,6 +126,7 @@ static int64_t lru_select(mm_system *sys, mm_process *p, void *st,
 
 static void lru_ahead(mm_system *sys, mm_process *p, void *st) {
   lru *l = st;
+  pol_cursor_recount(&l->ahead, l->ln, l->head);
   pol_cursor_run(sys, p, &l->ahead, l->ln, l->head, l->n);
 }
 
