@@ -838,6 +838,40 @@ static void select_contract(void **state) {
   unlink(t2);
 }
 
+/* The lookahead cursor of the list policies (policy.h): a page leaving
+** between the front and the cursor leaves dist too large, and
+** pol_cursor_recount sets it back to the true distance. Here: a list
+** 0 → 1 → … → 39, the cursor WS_AHEAD places past the front, pages 3 and
+** 7 unlinked as lru's hits unlink them. */
+static void cursor_recount_after_hits(void **state) {
+  (void)state;
+  enum { N = 40 };
+  pol_link ln[N];
+  for (uint32_t s = 0; s < N; s++) {
+    ln[s].prev = s ? s - 1 : MM_NIL;
+    ln[s].next = s + 1 < N ? s + 1 : MM_NIL;
+  }
+  pol_cursor c;
+  pol_cursor_init(&c);
+  c.at = WS_AHEAD;
+  c.dist = WS_AHEAD;
+  const uint32_t gone[] = { 3, 7 };
+  for (size_t k = 0; k < 2; k++) {
+    uint32_t s = gone[k];
+    pol_cursor_leave(&c, ln, s, false);
+    ln[ln[s].prev].next = ln[s].next;
+    ln[ln[s].next].prev = ln[s].prev;
+  }
+  assert_int_equal(c.dist, WS_AHEAD);             /* the drift */
+  for (uint32_t k = 1; k < WS_AHEAD; k++) {
+    pol_cursor_recount(&c, ln, 0);
+    assert_int_equal(c.dist, WS_AHEAD);           /* not counted yet */
+  }
+  pol_cursor_recount(&c, ln, 0);
+  assert_int_equal(c.at, WS_AHEAD);
+  assert_int_equal(c.dist, WS_AHEAD - 2);
+}
+
 /* --------------------------------------------------------------- fixtures */
 
 static int setup(void **state) {
@@ -882,6 +916,7 @@ int main(void) {
     cmocka_unit_test(wsm_trims_every_policy),
     cmocka_unit_test(shrink_every_policy),
     cmocka_unit_test(select_contract),
+    cmocka_unit_test(cursor_recount_after_hits),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
