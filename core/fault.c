@@ -105,6 +105,12 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind,
   mm_pte *pte = &leaf->pte[i];
   mm_pte v = *pte;
   uint32_t prot = pte_prot(v);
+  /* Most faults of a replay: committed private read-write memory, not
+  ** valid, read or written. Nothing below can refuse it, so it goes
+  ** straight to finding the page. */
+  if ((v & (PTE_V | PTE_PROTOMAP)) == 0 && pte_kind(v) != PTE_KIND_PROTO &&
+      prot == MM_PAGE_READWRITE && kind != MM_EXECUTE)
+    goto resolve;
   /* A.8: an uncommitted page of a SEC_RESERVE view is reserved memory,
   ** whatever protection (guard included) the view gives it. */
   if (!pte_valid(v) && pte_kind(v) == PTE_KIND_PROTO &&
@@ -144,6 +150,7 @@ static int fault(mm_system *sys, mm_process *p, uint64_t vpn, unsigned kind,
     return violation(p);
   }
 
+resolve:
   if (ws_make_room(sys, p) != 0) return MM_ERROR;
   switch (pte_kind(v)) {
     case PTE_KIND_DZ: {                 /* A.7.3 */

@@ -91,10 +91,10 @@ void pfn_insert(mm_system *sys, uint32_t f, unsigned list) {
   if (list == LIST_STANDBY) sys->standby_nonempty |= 1u << pfn_prio(e);
 }
 
-void pfn_unlink(mm_system *sys, uint32_t f) {
+/* Unlinks frame f from l, its list. Inline: pfn_take's hot path. */
+static inline void list_unlink(mm_system *sys, mm_list *l, uint32_t f) {
   mm_pfn *e = &sys->pfn[f];
-  assert(e->list != LIST_ACTIVE);
-  mm_list *l = list_of(sys, e);
+  assert(e->list != LIST_ACTIVE && l == list_of(sys, e));
   if (l == sys->sb_list) {          /* keep the lookahead cursor in place */
     if (f == sys->sb_at) sys->sb_at = e->prev;
     if (f == l->head && sys->sb_dist) sys->sb_dist--;
@@ -107,6 +107,10 @@ void pfn_unlink(mm_system *sys, uint32_t f) {
     sys->standby_nonempty &= ~(1u << pfn_prio(e));
   e->next = e->prev = MM_NIL;
   e->list = LIST_ACTIVE;
+}
+
+void pfn_unlink(mm_system *sys, uint32_t f) {
+  list_unlink(sys, list_of(sys, &sys->pfn[f]), f);
 }
 
 /* The old owner of a standby frame loses it: its transition PTE goes back
@@ -174,7 +178,7 @@ static void standby_ahead(mm_system *sys, mm_list *l) {
 
 static uint32_t take_list(mm_system *sys, mm_list *l) {
   uint32_t f = l->head;
-  if (f != MM_NIL) pfn_unlink(sys, f);
+  if (f != MM_NIL) list_unlink(sys, l, f);
   return f;
 }
 
