@@ -636,13 +636,15 @@ static inline bool ws_test_clear_accessed(mm_system *sys, mm_process *p,
 static inline void ws_ahead(const mm_system *sys, mm_process *p,
                             uint32_t slot) {
   mm_ws *ws = &p->ws;
-  __builtin_prefetch(&ws->e[slot], 0);
+  const mm_wsle *e = ws->e;
+  uint32_t hi = ws->hi;
+  __builtin_prefetch(&e[slot], 0);
   ahead_push(&ws->ahead, slot);
   uint32_t b = ahead_back(&ws->ahead, WS_AHEAD / 3);
   uint32_t c = ahead_back(&ws->ahead, 2 * WS_AHEAD / 3);
-  if (b < ws->hi && ws->e[b].pte) __builtin_prefetch(ws->e[b].pte, 1);
-  if (c < ws->hi && ws->e[c].pte) {
-    mm_pte v = *ws->e[c].pte;
+  if (b < hi && e[b].pte) __builtin_prefetch(e[b].pte, 1);
+  if (c < hi && e[c].pte) {
+    mm_pte v = *e[c].pte;
     if (pte_valid(v)) __builtin_prefetch(&sys->pfn[pte_payload(v)], 1);
   }
 }

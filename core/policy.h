@@ -78,9 +78,9 @@ static inline void pol_cursor_leave(pol_cursor *c, const pol_link *ln,
   if (front && c->dist) c->dist--;
 }
 
-/* The front moved on one place without a page leaving (clock's hand). */
-static inline void pol_cursor_pass(pol_cursor *c) {
-  if (c->dist) c->dist--;
+/* The front moved on k places without pages leaving (clock's hand). */
+static inline void pol_cursor_pass(pol_cursor *c, uint32_t k) {
+  c->dist = c->dist > k ? c->dist - k : 0;
 }
 
 /* For an order whose pages also leave from the middle (lru's hits): every
@@ -108,11 +108,14 @@ static inline void pol_cursor_run(mm_system *sys, mm_process *p,
     c->at = front;
     c->dist = 0;
   }
-  while (c->dist < depth && c->at != MM_NIL) {
-    ws_ahead(sys, p, c->at);
-    c->at = ln[c->at].next;
-    c->dist++;
+  uint32_t at = c->at, dist = c->dist;
+  while (dist < depth && at != MM_NIL) {
+    ws_ahead(sys, p, at);
+    at = ln[at].next;
+    dist++;
   }
+  c->at = at;
+  c->dist = dist;
 }
 
 /* The policy a spec names (custom_select set: the custom trampoline). */

@@ -87,14 +87,19 @@ static int64_t aging_select(mm_system *sys, mm_process *p, void *st,
   /* Replace: second chance, at most two sweeps (the second finds every
   ** bit the first cleared). */
   if (want > p->ws.count) want = p->ws.count;
-  for (uint64_t k = 0; n < want && k < 2ull * hi + want; k++) {
-    uint32_t s = a->hand;
-    a->hand = a->hand + 1 < hi ? a->hand + 1 : 0;
-    if (a->dist) a->dist--;
-    if (!p->ws.e[s].pte || a->age[s] == AGE_CHOSEN) continue;
-    if (ws_test_clear_accessed(sys, p, s)) a->age[s] = 0;
-    else { victims[n++] = s; a->age[s] = AGE_CHOSEN; }
+  uint32_t hand = a->hand;
+  uint8_t *age = a->age;
+  const mm_wsle *e = p->ws.e;
+  uint64_t k;
+  for (k = 0; n < want && k < 2ull * hi + want; k++) {
+    uint32_t s = hand;
+    hand = hand + 1 < hi ? hand + 1 : 0;
+    if (!e[s].pte || age[s] == AGE_CHOSEN) continue;
+    if (ws_test_clear_accessed(sys, p, s)) age[s] = 0;
+    else { victims[n++] = s; age[s] = AGE_CHOSEN; }
   }
+  a->hand = hand;
+  a->dist = a->dist > k ? a->dist - (uint32_t)k : 0;
   /* The caller trims every victim; the mark dies with the slot. */
   return n;
 }
@@ -109,10 +114,13 @@ static void aging_ahead(mm_system *sys, mm_process *p, void *st) {
     a->ahead = a->hand < hi ? a->hand : 0;
     a->dist = 0;
   }
-  for (; a->dist < depth; a->dist++) {
-    ws_ahead(sys, p, a->ahead);
-    a->ahead = a->ahead + 1 < hi ? a->ahead + 1 : 0;
+  uint32_t at = a->ahead, dist = a->dist;
+  for (; dist < depth; dist++) {
+    ws_ahead(sys, p, at);
+    at = at + 1 < hi ? at + 1 : 0;
   }
+  a->ahead = at;
+  a->dist = dist;
 }
 
 const mm_policy_ops mm_policy_aging = {

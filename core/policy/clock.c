@@ -132,26 +132,28 @@ static int64_t clock_select(mm_system *sys, mm_process *p, void *st,
   (void)force;
   clockp *c = st;
   CLOCK_CHECK(p, c);
-  uint32_t cnt = c->n, n = 0, k;
+  uint32_t cnt = c->n, n = 0, k, hand = c->hand;
+  const pol_link *ln = c->ln;
   if (want > cnt) want = cnt;
   if (want == 0) return 0;
   for (k = 0; k < cnt && n < want; k++) {
-    uint32_t s = c->hand;
-    c->hand = c->ln[s].next;
-    pol_cursor_pass(&c->ahead);
+    uint32_t s = hand;
+    hand = ln[s].next;
     if (!ws_test_clear_accessed(sys, p, s)) victims[n++] = s;
   }
+  pol_cursor_pass(&c->ahead, k);
   if (n < want) {
     /* A full lap: the hand is back where it started, every bit clear. */
     uint32_t first = n, j = 0;
     for (k = 0; k < cnt && n < want; k++) {
-      uint32_t s = c->hand;
-      c->hand = c->ln[s].next;
-      pol_cursor_pass(&c->ahead);
+      uint32_t s = hand;
+      hand = ln[s].next;
       if (j < first && victims[j] == s) j++;
       else victims[n++] = s;
     }
+    pol_cursor_pass(&c->ahead, k);
   }
+  c->hand = hand;
   assert(n == want);
   return n;
 }
