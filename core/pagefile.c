@@ -8,11 +8,10 @@
 
 uint32_t pf_alloc(mm_system *sys) {
   if (sys->pf_used >= sys->pf_slots) return MM_NIL;
-  uint64_t words = (sys->pf_slots + 63) / 64;
+  uint64_t words = (sys->pf_slots + 63) / 64, w = sys->pf_hint;
   /* Next fit from the hint: writes cluster in ascending slots, as the
   ** writer's clustered writes do. */
-  for (uint64_t k = 0; k < words; k++) {
-    uint64_t w = (sys->pf_hint + k) % words;
+  for (uint64_t k = 0; k < words; k++, w = w + 1 < words ? w + 1 : 0) {
     uint64_t bits = sys->pf_map[w];
     if (bits == UINT64_MAX) continue;
     unsigned b = (unsigned)__builtin_ctzll(~bits);   /* first free slot */
