@@ -9,6 +9,7 @@
 uint32_t pf_alloc(mm_system *sys) {
   if (sys->pf_used >= sys->pf_slots) return MM_NIL;
   uint64_t words = (sys->pf_slots + 63) / 64, w = sys->pf_hint;
+  assert(w < words);
   /* Next fit from the hint: writes cluster in ascending slots, as the
   ** writer's clustered writes do. */
   for (uint64_t k = 0; k < words; k++, w = w + 1 < words ? w + 1 : 0) {
