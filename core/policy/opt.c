@@ -20,14 +20,14 @@
 ** sifting reads the heap array alone. Ties are only between pages never
 ** used again, and any of them is optimal.
 **
-** Hits are lazy. A hit only writes the slot's new key into key[] and
+** Hits are lazy. A hit only writes the slot's new key (ps[].key) and
 ** notes the slot on a pending list; the heap still holds the old key.
 ** Before victims are chosen the pending slots are placed at their new
 ** keys one by one, each a key change on a valid heap (the others still
 ** at their old keys), so the heap is exact whenever it is read. A set
 ** that hits without faulting (a loop) thus costs two stores per hit
 ** instead of a climb to the top of the heap. If more slots are pending
-** than the list holds (OPT_PENDING), the heap is rebuilt from key[] in
+** than the list holds (OPT_PENDING), the heap is rebuilt from the keys in
 ** O(n) instead (Floyd).
 **
 ** Keys are 32 bits: mm_run's next-use indexes are below UINT32_MAX (the
@@ -44,7 +44,8 @@
 ** new key may be smaller than the old one: placing goes either way).
 **
 ** Memory: the heap entry (key and slot, 8 bytes), the position and the
-** key, 16 bytes per slot, and the pending list of OPT_PENDING slots.
+** key (side by side, so that a hit touches one line), 16 bytes per slot,
+** and the pending list of OPT_PENDING slots.
 */
 #include <stdlib.h>
 
@@ -58,12 +59,17 @@ typedef struct opt_ent {
 } opt_ent;
 
 #define OPT_PENDING 1024u
-#define OPT_PEND_BIT 0x80000000u /* in pos[]: the slot is pending */
+#define OPT_PEND_BIT 0x80000000u /* in ps[].pos: the slot is pending */
+
+/* Per slot, side by side: a hit reads one and writes the other. */
+typedef struct opt_slot {
+  uint32_t pos;            /* its index in heap | OPT_PEND_BIT */
+  uint32_t key;            /* its key */
+} opt_slot;
 
 typedef struct opt {
   opt_ent *heap;           /* [n] a max-heap by key (old keys if pending) */
-  uint32_t *pos;           /* per slot: its index in heap | OPT_PEND_BIT */
-  uint32_t *key;           /* per slot: its key */
+  opt_slot *ps;            /* per slot */
   uint32_t n;
   uint32_t npend;          /* slots on pend[] */
   bool overflow;           /* pend[] was full: rebuild the whole heap */
@@ -77,8 +83,8 @@ static void opt_check(const mm_process *p, const opt *o) {
   assert(o->n == p->ws.count);
   for (uint32_t i = 0; i < o->n; i++) {
     uint32_t s = o->heap[i].slot;
-    assert(s < p->ws.hi && p->ws.e[s].pte && o->pos[s] == i);
-    assert(o->heap[i].key == o->key[s]);
+    assert(s < p->ws.hi && p->ws.e[s].pte && o->ps[s].pos == i);
+    assert(o->heap[i].key == o->ps[s].key);
     assert(i == 0 || o->heap[(i - 1) / OPT_ARITY].key >= o->heap[i].key);
   }
 }
@@ -94,7 +100,7 @@ static inline uint32_t opt_key(uint64_t next_use) {
 /* Puts e at i; a pending slot stays pending. */
 static inline void opt_put(opt *o, uint32_t i, opt_ent e) {
   o->heap[i] = e;
-  o->pos[e.slot] = i | (o->pos[e.slot] & OPT_PEND_BIT);
+  o->ps[e.slot].pos = i | (o->ps[e.slot].pos & OPT_PEND_BIT);
 }
 
 /* Places e in the heap starting from the hole at i, moving it up while
@@ -138,18 +144,18 @@ static void opt_place(opt *o, uint32_t i, opt_ent e) {
 /* Takes s out of the heap: the last entry fills its place. A pending
 ** slot leaves the list's entry behind, which flush skips. */
 static void opt_take(opt *o, uint32_t s) {
-  uint32_t i = o->pos[s] & ~OPT_PEND_BIT;
-  o->pos[s] = i;
+  uint32_t i = o->ps[s].pos & ~OPT_PEND_BIT;
+  o->ps[s].pos = i;
   opt_ent last = o->heap[--o->n];
   if (i != o->n) opt_place(o, i, last);
 }
 
-/* Floyd's bottom-up build of the whole heap from key[]. */
+/* Floyd's bottom-up build of the whole heap from the slots' keys. */
 static void opt_rebuild(opt *o) {
   for (uint32_t i = 0; i < o->n; i++) {
     uint32_t slot = o->heap[i].slot;
-    o->heap[i].key = o->key[slot];
-    o->pos[slot] = i;                /* pending no more */
+    o->heap[i].key = o->ps[slot].key;
+    o->ps[slot].pos = i;                /* pending no more */
   }
   for (uint32_t i = o->n / OPT_ARITY + 1; i-- > 0;)
     if (i < o->n) opt_down(o, i, o->heap[i]);
@@ -162,10 +168,10 @@ static void opt_flush(opt *o) {
   } else {
     for (uint32_t k = 0; k < o->npend; k++) {
       uint32_t s = o->pend[k];
-      if (!(o->pos[s] & OPT_PEND_BIT)) continue;   /* gone, or done */
-      uint32_t i = o->pos[s] & ~OPT_PEND_BIT;
-      o->pos[s] = i;
-      opt_place(o, i, (opt_ent){ o->key[s], s });
+      if (!(o->ps[s].pos & OPT_PEND_BIT)) continue;   /* gone, or done */
+      uint32_t i = o->ps[s].pos & ~OPT_PEND_BIT;
+      o->ps[s].pos = i;
+      opt_place(o, i, (opt_ent){ o->ps[s].key, s });
     }
   }
   o->npend = 0;
@@ -181,8 +187,7 @@ static void opt_destroy(mm_system *sys, void *st) {
   (void)sys;
   opt *o = st;
   free(o->heap);
-  free(o->pos);
-  free(o->key);
+  free(o->ps);
   free(o);
 }
 
@@ -194,31 +199,28 @@ static int opt_reserve(mm_system *sys, void *st, uint32_t cap) {
   opt_ent *h = realloc(o->heap, (size_t)cap * sizeof *h);
   if (!h) return -1;
   o->heap = h;
-  uint32_t *a = realloc(o->pos, (size_t)cap * sizeof *a);
+  opt_slot *a = realloc(o->ps, (size_t)cap * sizeof *a);
   if (!a) return -1;
-  o->pos = a;
-  uint32_t *k = realloc(o->key, (size_t)cap * sizeof *k);
-  if (!k) return -1;
-  o->key = k;
+  o->ps = a;
   return 0;
 }
 
 static void opt_insert(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)p;
   opt *o = st;
-  o->key[s] = opt_key(sys->cur_next_use);
-  o->pos[s] = 0;                     /* not pending (opt_up places it) */
-  opt_up(o, o->n++, (opt_ent){ o->key[s], s });
+  o->ps[s].key = opt_key(sys->cur_next_use);
+  o->ps[s].pos = 0;                     /* not pending (opt_up places it) */
+  opt_up(o, o->n++, (opt_ent){ o->ps[s].key, s });
 }
 
 static void opt_hit(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)p;
   opt *o = st;
-  o->key[s] = opt_key(sys->cur_next_use);
-  if (o->pos[s] & OPT_PEND_BIT) return;
+  o->ps[s].key = opt_key(sys->cur_next_use);
+  if (o->ps[s].pos & OPT_PEND_BIT) return;
   if (o->npend < OPT_PENDING) {
     o->pend[o->npend++] = s;
-    o->pos[s] |= OPT_PEND_BIT;
+    o->ps[s].pos |= OPT_PEND_BIT;
   } else {
     o->overflow = true;
   }
