@@ -23,26 +23,12 @@
 #include "internal.h"
 #include "policy.h"
 
-/* Frames the writer fetches ahead of the one it writes: the list is in
-** the order pages were trimmed, so each entry is a miss, and each names
-** the next. */
-#define MPW_AHEAD 4
-
 uint64_t mpw_write(mm_system *sys, uint64_t n) {
   mm_list *ml = &sys->list[LIST_MODIFIED];
   uint64_t done = 0;
-  uint32_t la = ml->head;
-  for (int k = 0; k < MPW_AHEAD && la != MM_NIL; k++) {
-    la = sys->pfn[la].next;
-    if (la != MM_NIL) __builtin_prefetch(&sys->pfn[la], 1);
-  }
   while (done < n && ml->count) {
     uint32_t f = ml->head;
     mm_pfn *e = &sys->pfn[f];
-    if (la != MM_NIL) {
-      la = sys->pfn[la].next;
-      if (la != MM_NIL) __builtin_prefetch(&sys->pfn[la], 1);
-    }
     if (e->flags & PFN_F_PROTO) {       /* file or page-file section page */
       if (proto_write(sys, f) != 0) break;
     } else {
