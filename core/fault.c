@@ -297,11 +297,8 @@ int mm_access(mm_system *sys, mm_pid pid, uint64_t addr, unsigned kind) {
 ** most PTEs it has not touched lately, so run_refs is a pipeline: the
 ** leaf of the reference RUN_AHEAD places on is found and its PTE fetched,
 ** so that the misses of several references overlap instead of each
-** stalling its own. Finding the leaf reads the leaf cache, which is larger
-** than L1 once a replay spans a few thousand leaves: its entry is fetched
-** RUN_AHEAD / 2 references earlier still. (Fetching the PFN entry of a
-** hit page as well, for the policies that see hits, measured slower:
-** docs/policies.md.) */
+** stalling its own. (Fetching the PFN entry of a hit page as well, for
+** the policies that see hits, measured slower: docs/policies.md.) */
 #define RUN_AHEAD 32
 #define RUN_BATCH 1024
 
@@ -359,9 +356,6 @@ static mm_status run_refs(mm_system *sys, mm_process *p, mm_source *src,
         run_look(sys, p, &buf[k + RUN_AHEAD], &ahead[k % RUN_AHEAD]);
       if (k + RUN_AHEAD / 2 < n)
         run_soft(sys, &buf[k + RUN_AHEAD / 2], ahead[(k + RUN_AHEAD / 2) % RUN_AHEAD]);
-      if (k + RUN_AHEAD + RUN_AHEAD / 2 < n)
-        pt_leaf_fetch(p, sys,
-                      buf[k + RUN_AHEAD + RUN_AHEAD / 2].addr >> sys->page_shift);
       unsigned kind = buf[k].kind <= MM_EXECUTE ? buf[k].kind : MM_READ;
       if (next) {
         uint64_t at = res->refs + k;

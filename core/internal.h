@@ -436,11 +436,6 @@ static inline mm_leaf *pt_leaf(mm_process *p, const mm_system *sys,
   if (r->leaf && r->num == num) return r->leaf;
   return pt_leaf_walk(p, sys, vpn);
 }
-/* Fetches the leaf-cache entry pt_leaf will read for vpn (lookahead). */
-static inline void pt_leaf_fetch(const mm_process *p, const mm_system *sys,
-                                 uint64_t vpn) {
-  __builtin_prefetch(&p->lc[(vpn >> sys->leaf_bits) & p->lc_mask]);
-}
 /* Gives leaf the slot array its shared pages need (pte_wsslot); views
 ** call it for every leaf they cover. -1 on host OOM. */
 int pt_shareable(const mm_system *sys, mm_leaf *leaf);

@@ -146,9 +146,8 @@ static void repurpose(mm_system *sys, uint32_t f) {
 /* Repurposing takes standby frames in list order, and each costs cache
 ** misses on its PFN entry and on the PTE of the page that loses it (a
 ** page nobody touched lately). A cursor WS_AHEAD frames into the list
-** names the frames to come: each is fetched when named, the leaf-cache
-** entry that finds the old owner's PTE WS_AHEAD/5 takes later, and that
-** PTE 2·WS_AHEAD/5 takes later. The cursor is a frame already
+** names the frames to come: each is fetched when named, and the PTE its
+** entry points to WS_AHEAD/3 takes later. The cursor is a frame already
 ** named, so moving it on reads an entry fetched one take earlier; a
 ** frame leaving the list at the cursor moves it back one. Speed only: a
 ** wrong guess costs a wasted fetch. */
@@ -167,16 +166,9 @@ static void standby_ahead(mm_system *sys, mm_list *l) {
     sys->sb_dist++;
     __builtin_prefetch(&sys->pfn[nx], 1);
     ahead_push(&sys->sb_ahead, nx);
-    uint32_t b = ahead_back(&sys->sb_ahead, WS_AHEAD / 5);
-    if (b != MM_NIL) {
-      const mm_pfn *e = &sys->pfn[b];
-      mm_process *p = e->list == LIST_STANDBY && !(e->flags & PFN_F_PROTO)
-                          ? proc_of(sys, e->owner) : NULL;
-      if (p) pt_leaf_fetch(p, sys, e->vpn);
-    }
-    uint32_t c = ahead_back(&sys->sb_ahead, 2 * WS_AHEAD / 5);
-    if (c == MM_NIL) continue;
-    const mm_pfn *e = &sys->pfn[c];
+    uint32_t b = ahead_back(&sys->sb_ahead, WS_AHEAD / 3);
+    if (b == MM_NIL) continue;
+    const mm_pfn *e = &sys->pfn[b];
     if (e->list != LIST_STANDBY || (e->flags & PFN_F_PROTO)) continue;
     mm_process *p = proc_of(sys, e->owner);
     mm_leaf *leaf = p ? pt_leaf(p, sys, e->vpn) : NULL;
