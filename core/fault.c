@@ -311,17 +311,6 @@ static inline void run_look(mm_system *sys, mm_process *p, const mm_ref *r,
   if (l) __builtin_prefetch(&l->pte[pt_index(sys, vpn)], 1);
 }
 
-/* Half way, r's PTE (fetched by run_look) has arrived: a transition PTE
-** means a soft fault, which unlinks the frame from its list, so its PFN
-** entry is fetched. (Its list neighbours a stage later measured slower.) */
-static inline void run_soft(const mm_system *sys, const mm_ref *r,
-                            const mm_leaf *l) {
-  if (!l) return;
-  mm_pte v = l->pte[pt_index(sys, r->addr >> sys->page_shift)];
-  if ((v & (PTE_V | PTE_KIND_MASK)) == (PTE_KIND_TRANS << PTE_KIND_SHIFT))
-    __builtin_prefetch(&sys->pfn[pte_payload(v)], 1);
-}
-
 /* Runs up to want references of src in p (all in C): the loop of mm_run
 ** and mm_run_many. *ended: the source has no more. */
 static mm_status run_refs(mm_system *sys, mm_process *p, mm_source *src,
@@ -354,8 +343,6 @@ static mm_status run_refs(mm_system *sys, mm_process *p, mm_source *src,
       if (!leaf) leaf = pt_leaf(p, sys, buf[k].addr >> sys->page_shift);
       if (k + RUN_AHEAD < n)
         run_look(sys, p, &buf[k + RUN_AHEAD], &ahead[k % RUN_AHEAD]);
-      if (k + RUN_AHEAD / 2 < n)
-        run_soft(sys, &buf[k + RUN_AHEAD / 2], ahead[(k + RUN_AHEAD / 2) % RUN_AHEAD]);
       unsigned kind = buf[k].kind <= MM_EXECUTE ? buf[k].kind : MM_READ;
       if (next) {
         uint64_t at = res->refs + k;
