@@ -21,13 +21,16 @@
 typedef struct aging {
   uint8_t *age;          /* per slot */
   uint32_t hand;         /* next slot the sweeps look at */
-  uint32_t ahead, dist;  /* the next slot to name to ws_ahead, dist past
-                            the hand */
+  pol_cursor ahead;      /* at: the next slot to name to ws_ahead (an
+                            index: the hand sweeps slots in order), dist
+                            past the hand */
 } aging;
 
 static void *aging_create(mm_system *sys, mm_process *p) {
   (void)sys; (void)p;
-  return calloc(1, sizeof(aging));
+  aging *a = calloc(1, sizeof *a);
+  if (a) pol_cursor_init(&a->ahead);
+  return a;
 }
 
 static void aging_destroy(mm_system *sys, void *st) {
@@ -99,7 +102,7 @@ static int64_t aging_select(mm_system *sys, mm_process *p, void *st,
     else { victims[n++] = s; age[s] = AGE_CHOSEN; }
   }
   a->hand = hand;
-  a->dist = a->dist > k ? a->dist - (uint32_t)k : 0;
+  pol_cursor_pass(&a->ahead, k < UINT32_MAX ? (uint32_t)k : UINT32_MAX);
   /* The caller trims every victim; the mark dies with the slot. */
   return n;
 }
@@ -110,17 +113,17 @@ static int64_t aging_select(mm_system *sys, mm_process *p, void *st,
 static void aging_ahead(mm_system *sys, mm_process *p, void *st) {
   aging *a = st;
   uint32_t hi = p->ws.hi, depth = hi < WS_AHEAD ? hi : WS_AHEAD;
-  if (a->dist == 0 || a->ahead >= hi) {
-    a->ahead = a->hand < hi ? a->hand : 0;
-    a->dist = 0;
+  if (a->ahead.dist == 0 || a->ahead.at >= hi) {
+    a->ahead.at = a->hand < hi ? a->hand : 0;
+    a->ahead.dist = 0;
   }
-  uint32_t at = a->ahead, dist = a->dist;
+  uint32_t at = a->ahead.at, dist = a->ahead.dist;
   for (; dist < depth; dist++) {
     ws_ahead(sys, p, at);
     at = at + 1 < hi ? at + 1 : 0;
   }
-  a->ahead = at;
-  a->dist = dist;
+  a->ahead.at = at;
+  a->ahead.dist = dist;
 }
 
 const mm_policy_ops mm_policy_aging = {

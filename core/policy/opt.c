@@ -155,7 +155,7 @@ static void opt_rebuild(opt *o) {
   for (uint32_t i = 0; i < o->n; i++) {
     uint32_t slot = o->heap[i].slot;
     o->heap[i].key = o->ps[slot].key;
-    o->ps[slot].pos = i;                /* pending no more */
+    o->ps[slot].pos = i;             /* pending no more */
   }
   for (uint32_t i = o->n / OPT_ARITY + 1; i-- > 0;)
     if (i < o->n) opt_down(o, i, o->heap[i]);
@@ -168,7 +168,7 @@ static void opt_flush(opt *o) {
   } else {
     for (uint32_t k = 0; k < o->npend; k++) {
       uint32_t s = o->pend[k];
-      if (!(o->ps[s].pos & OPT_PEND_BIT)) continue;   /* gone, or done */
+      if (!(o->ps[s].pos & OPT_PEND_BIT)) continue;  /* gone, or done */
       uint32_t i = o->ps[s].pos & ~OPT_PEND_BIT;
       o->ps[s].pos = i;
       opt_place(o, i, (opt_ent){ o->ps[s].key, s });
@@ -209,7 +209,7 @@ static void opt_insert(mm_system *sys, mm_process *p, void *st, uint32_t s) {
   (void)p;
   opt *o = st;
   o->ps[s].key = opt_key(sys->cur_next_use);
-  o->ps[s].pos = 0;                     /* not pending (opt_up places it) */
+  o->ps[s].pos = 0;                  /* not pending (opt_up places it) */
   opt_up(o, o->n++, (opt_ent){ o->ps[s].key, s });
 }
 
