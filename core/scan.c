@@ -107,6 +107,109 @@ static int scan_restore(mm_source *s, uint64_t pos, char *err, size_t errlen)
     return 0;
 }
 
+/* An access over more than SPAN_LINES 64-byte lines is kept as a range of
+ * lines, not line by line: one 4 GiB access in a bad trace would otherwise
+ * put 67 million lines in the set. Ranges are kept sorted and merged
+ * whenever their array fills, so their memory follows the number of
+ * disjoint ranges, not of accesses. */
+#define SPAN_LINES 64
+
+typedef struct span {
+    uint64_t lo, hi;       /* inclusive */
+} span;
+
+typedef struct spans {
+    span *a;
+    size_t n, cap;
+} spans;
+
+static int span_cmp(const void *x, const void *y)
+{
+    const span *a = x, *b = y;
+    return a->lo < b->lo ? -1 : a->lo > b->lo;
+}
+
+/* Sorts the ranges and joins those that overlap or touch. Never fails. */
+static void spans_merge(spans *s)
+{
+    size_t k = 0;
+    if (s->n == 0)
+        return;
+    qsort(s->a, s->n, sizeof *s->a, span_cmp);
+    for (size_t i = 1; i < s->n; i++) {
+        if (s->a[k].hi == UINT64_MAX || s->a[i].lo <= s->a[k].hi + 1) {
+            if (s->a[i].hi > s->a[k].hi)
+                s->a[k].hi = s->a[i].hi;
+        } else {
+            s->a[++k] = s->a[i];
+        }
+    }
+    s->n = k + 1;
+}
+
+/* Adds [lo, hi]. 0, or -1 when out of memory (nothing is changed). */
+static int spans_add(spans *s, uint64_t lo, uint64_t hi)
+{
+    if (s->n == s->cap) {
+        spans_merge(s);
+        if (2 * s->n >= s->cap) {       /* still half full or more */
+            size_t ncap = s->cap ? 2 * s->cap : 64;
+            span *a = realloc(s->a, ncap * sizeof *a);
+            if (a == NULL)
+                return -1;
+            s->a = a;
+            s->cap = ncap;
+        }
+    }
+    s->a[s->n].lo = lo;
+    s->a[s->n].hi = hi;
+    s->n++;
+    return 0;
+}
+
+/* Whether x lies in a range of s (merged). Never fails. */
+static int spans_has(const spans *s, uint64_t x)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->a[mid].hi < x)
+            lo = mid + 1;
+        else if (s->a[mid].lo > x)
+            hi = mid;
+        else
+            return 1;
+    }
+    return 0;
+}
+
+/* The size of the union of keys of m and ranges of s (merged), both
+ * already at one granularity: what the ranges cover, plus the keys they
+ * do not. Never fails. */
+static uint64_t union_count(const u64map *m, const spans *s)
+{
+    uint64_t n = 0, key;
+    size_t it = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += s->a[i].hi - s->a[i].lo + 1;
+    while (u64map_next(m, &it, &key, NULL))
+        n += !spans_has(s, key);
+    return n;
+}
+
+/* Ranges of src (merged) coarsened by shift into dst, merged again (ranges
+ * apart at one granularity may touch at the next). dst has room for
+ * src->n. Never fails. */
+static void spans_coarsen(const spans *src, unsigned shift, spans *dst)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        dst->a[i].lo = src->a[i].lo >> shift;
+        dst->a[i].hi = src->a[i].hi >> shift;
+    }
+    dst->n = src->n;
+    spans_merge(dst);
+}
+
 /* Builds the set of keys >> shift from src into dst (empty). 0, or -1 when
  * out of memory. */
 static int scan_coarsen(const u64map *src, unsigned shift, u64map *dst)
@@ -129,6 +232,7 @@ int mm_source_info(mm_source *s, uint64_t limit, mm_trace_info *info,
 {
     mm_ref batch[SCAN_BATCH];
     u64map lines, cur, next;
+    spans wide = { NULL, 0, 0 }, at = { NULL, 0, 0 };
     uint64_t total = 0, last_line = UINT64_MAX, start;
     unsigned shift = 6, i;
     int have_last = 0;
@@ -163,17 +267,16 @@ int mm_source_info(mm_source *s, uint64_t limit, mm_trace_info *info,
                 info->min_addr = r->addr;
             if (last > info->max_addr)
                 info->max_addr = last;
+            if ((last >> 6) - (r->addr >> 6) >= SPAN_LINES) {
+                if (spans_add(&wide, r->addr >> 6, last >> 6) != 0)
+                    goto oom;
+                continue;
+            }
             for (l = r->addr >> 6; ; l++) {
                 /* consecutive references mostly repeat the last line */
                 if (!have_last || l != last_line) {
-                    if (u64map_upsert(&lines, l, 0, NULL) == NULL) {
-                        u64map_free(&lines);
-                        source_errf(err, errlen, "info: out of memory after "
-                                    "%llu references",
-                                    (unsigned long long)total);
-                        scan_restore(s, start, NULL, 0);
-                        return -1;
-                    }
+                    if (u64map_upsert(&lines, l, 0, NULL) == NULL)
+                        goto oom;
                     last_line = l;
                     have_last = 1;
                 }
@@ -187,10 +290,16 @@ int mm_source_info(mm_source *s, uint64_t limit, mm_trace_info *info,
     if (mm_source_error(s) != NULL) {
         source_errf(err, errlen, "%s", mm_source_error(s));
         u64map_free(&lines);
+        free(wide.a);
         scan_restore(s, start, NULL, 0);
         return -1;
     }
-    info->lines_64 = u64map_count(&lines);
+    spans_merge(&wide);
+    info->lines_64 = union_count(&lines, &wide);
+    if (wide.n && (at.a = malloc(wide.n * sizeof *at.a)) == NULL) {
+        u64map_free(&lines);
+        goto oom_pages;
+    }
     cur = lines;
     for (i = 0; i < MM_INFO_PAGE_SIZES; i++) {
         unsigned want = MM_INFO_MIN_PAGE_SHIFT + i;
@@ -198,17 +307,33 @@ int mm_source_info(mm_source *s, uint64_t limit, mm_trace_info *info,
         if (scan_coarsen(&cur, want - shift, &next) != 0) {
             u64map_free(&cur);
             u64map_free(&next);
-            source_errf(err, errlen, "info: out of memory counting pages");
-            scan_restore(s, start, NULL, 0);
-            return -1;
+            goto oom_pages;
         }
         u64map_free(&cur);
         cur = next;
         shift = want;
-        info->distinct_pages[i] = u64map_count(&cur);
+        if (wide.n)
+            spans_coarsen(&wide, want - 6, &at);
+        info->distinct_pages[i] = union_count(&cur, &at);
     }
     u64map_free(&cur);
+    free(wide.a);
+    free(at.a);
     return scan_restore(s, start, err, errlen);
+
+oom:
+    u64map_free(&lines);
+    free(wide.a);
+    source_errf(err, errlen, "info: out of memory after %llu references",
+                (unsigned long long)total);
+    scan_restore(s, start, NULL, 0);
+    return -1;
+oom_pages:
+    free(wide.a);
+    free(at.a);
+    source_errf(err, errlen, "info: out of memory counting pages");
+    scan_restore(s, start, NULL, 0);
+    return -1;
 }
 
 /* Belady pre-pass. On error *next = NULL, *n = 0, -1 + message. */

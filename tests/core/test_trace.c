@@ -657,6 +657,72 @@ static void test_info_counts(void **state)
     mm_source_close(s);
 }
 
+/* Accesses of any size, wide ones (kept as ranges) mixed with narrow ones
+ * (kept line by line) that they overlap, against counts made byte map by
+ * byte map over a 1 MiB region. */
+static void test_info_wide_accesses(void **state)
+{
+    enum { REGION = 1 << 20, LINES = REGION >> 6, NREF = 400 };
+    static unsigned char line[LINES];
+    static char text[NREF * 40];
+    const uint64_t base = 0x10000000;
+    uint32_t x = 12345;
+    size_t len = 0;
+    char err[256];
+    mm_trace_info in;
+    mm_source *s;
+    (void)state;
+    memset(line, 0, sizeof line);
+    for (int i = 0; i < NREF; i++) {
+        uint32_t off, size;
+        x = x * 1103515245u + 12345u;
+        off = (x >> 8) % REGION;
+        x = x * 1103515245u + 12345u;
+        switch ((x >> 16) % 4) {
+        case 0: size = 1 + (x >> 20) % 64; break;           /* narrow */
+        case 1: size = 4096 + (x >> 8) % 65536; break;      /* wide */
+        case 2: size = 64 * 64 + 1; break;                  /* just wide */
+        default: size = 64 * 64; break;                     /* just narrow */
+        }
+        if (off + size > REGION)
+            size = REGION - off;
+        for (uint32_t l = off >> 6; l <= (off + size - 1) >> 6; l++)
+            line[l] = 1;
+        len += (size_t)snprintf(text + len, sizeof text - len, "R %llx %u\n",
+                                (unsigned long long)(base + off), size);
+    }
+    write_text("wide", text);
+    s = open_ok(tpath("wide"), "text");
+    assert_int_equal(mm_source_info(s, 0, &in, err, sizeof err), 0);
+    assert_int_equal(in.refs, NREF);
+    for (int k = -1; k < MM_INFO_PAGE_SIZES; k++) {
+        /* k = -1: lines; else pages of 512 << k bytes, line >> (3 + k) */
+        unsigned sh = k < 0 ? 0 : 3 + (unsigned)k;
+        uint64_t want = 0, last = UINT64_MAX;
+        for (uint32_t l = 0; l < LINES; l++)
+            if (line[l] && (l >> sh) != last) {
+                want++;
+                last = l >> sh;
+            }
+        assert_int_equal(k < 0 ? in.lines_64 : in.distinct_pages[k], want);
+    }
+    mm_source_close(s);
+
+    /* Two 4 GiB accesses, a narrow one inside the first, and one that wraps
+     * at the top of memory: counted from their ranges, in no time. */
+    write_text("huge", "R 1000 0xffffffff\n"
+                       "W 200000000 0xfffffff0\n"
+                       "R 2000 4\n"
+                       "R ffffffffffffffc0 0x100\n");
+    s = open_ok(tpath("huge"), "text");
+    assert_int_equal(mm_source_info(s, 0, &in, err, sizeof err), 0);
+    assert_int_equal(in.lines_64, (UINT64_C(1) << 27) + 1);
+    assert_int_equal(in.distinct_pages[3], (UINT64_C(1) << 21) + 1);
+    assert_int_equal(in.distinct_pages[12], 2049 + 2048 + 1);
+    assert_int_equal(in.max_addr, UINT64_MAX);
+    mm_source_close(s);
+}
+
 static void test_next_use_on_a_hand_made_sequence(void **state)
 {
     /* pages: A B A C B A D (4 KiB pages) */
@@ -957,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_writer_errors),
         cmocka_unit_test(test_convert_stops_at_bad_input),
         cmocka_unit_test(test_info_counts),
+        cmocka_unit_test(test_info_wide_accesses),
         cmocka_unit_test(test_next_use_on_a_hand_made_sequence),
         cmocka_unit_test(test_next_use_and_info_on_workloads),
         cmocka_unit_test(test_errors_reach_info_and_next_use),
