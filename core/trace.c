@@ -896,7 +896,7 @@ static size_t trace_next_bin(trace *t, mm_ref *buf, size_t max)
                             (unsigned long long)v);
                 break;
             }
-            buf[n].size = (uint32_t)v;
+            buf[n].size = v ? (uint32_t)v : 1;   /* as text formats do */
         } else {
             buf[n].size = UINT32_C(1) << code;
         }

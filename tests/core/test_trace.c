@@ -314,7 +314,7 @@ static mm_ref *varied_refs(size_t n)
         r[i].size = i % 5 == 0 ? (uint32_t)(x >> 40) : 1u << (i % 16);
         r[i].kind = (uint8_t)(i % 3);
     }
-    r[1].size = 0;          /* the writer keeps what it is given */
+    r[1].size = 0;          /* the writer keeps it; the reader reads 1 */
     r[2].size = UINT32_MAX;
     return r;
 }
@@ -331,11 +331,13 @@ static void test_binary_round_trip(void **state)
         mm_trace_writer *w = mm_trace_writer_open(tpath(names[f]), err,
                                                   sizeof err);
         assert_non_null(w);
+        want[1].size = 0;
         assert_int_equal(mm_trace_writer_put(w, want, 1), 0);
         assert_int_equal(mm_trace_writer_put(w, want + 1, n - 1), 0);
         assert_null(mm_trace_writer_error(w));
         assert_int_equal(mm_trace_writer_count(w), n);
         assert_int_equal(mm_trace_writer_close(w, err, sizeof err), 0);
+        want[1].size = 1;
         for (pass = 0; pass < 2; pass++) {
             mm_source *s = open_ok(tpath(names[f]), pass ? "binary" : NULL);
             assert_int_equal(mm_trace_format_of(s), MM_TRACE_BINARY);
@@ -378,6 +380,29 @@ static void test_empty_binary_trace_is_valid(void **state)
     assert_non_null(w);
     assert_int_equal(mm_trace_writer_close(w, err, sizeof err), 0);
     s = open_ok(tpath("e.pltrace"), NULL);
+    assert_int_equal(mm_source_next(s, &r, 1), 0);
+    assert_null(mm_source_error(s));
+    mm_source_close(s);
+}
+
+/* An explicit size of 0 reads as 1, as in the text formats: a read of
+ * 0x1000 (head 0x3c: read, size code 15; delta 0x2000 zigzagged; size 0),
+ * then the end marker and the count. */
+static void test_binary_size_zero_reads_as_one(void **state)
+{
+    static const unsigned char t[] = {
+        0x89, 'P', 'L', 'T', '\r', '\n', 0x1a, '\n', 1, 0, 0, 0, 0, 0, 0, 0,
+        0x3c, 0x80, 0x40, 0x00, 0x03, 0x01,
+    };
+    mm_source *s;
+    mm_ref r;
+    (void)state;
+    write_file("z.pltrace", t, sizeof t);
+    s = open_ok(tpath("z.pltrace"), "binary");
+    assert_int_equal(mm_source_next(s, &r, 1), 1);
+    assert_int_equal(r.addr, 0x1000);
+    assert_int_equal(r.size, 1);
+    assert_int_equal(r.kind, MM_REF_READ);
     assert_int_equal(mm_source_next(s, &r, 1), 0);
     assert_null(mm_source_error(s));
     mm_source_close(s);
@@ -1013,6 +1038,7 @@ int main(void)
         cmocka_unit_test(test_binary_round_trip),
         cmocka_unit_test(test_sequential_binary_is_compact),
         cmocka_unit_test(test_empty_binary_trace_is_valid),
+        cmocka_unit_test(test_binary_size_zero_reads_as_one),
         cmocka_unit_test(test_detection_refuses_what_it_cannot_tell),
         cmocka_unit_test(test_garbage_is_an_error_naming_file_and_line),
         cmocka_unit_test(test_overlong_line_is_an_error),
