@@ -1,9 +1,8 @@
-# mk/pe.mk: small real PE images for the parser and loader tests, and the
-# libFuzzer target for core/pe.c. Included by the top Makefile.
+# mk/pe.mk: small real PE images for the parser and loader tests. Included
+# by the top Makefile (the parser's fuzzer is in mk/fuzz.mk).
 #
 #   make check          also builds tests/data/pe/*.{exe,dll} (x64) and
 #                       tests/data/pe/x86/* (i686) with mingw-w64
-#   make fuzz           fuzzes core/pe.c for FUZZ_SECONDS (default 60) seconds
 #
 # The images are linked with -nostdlib and their own entry points, so they are
 # a few KiB and need none of the mingw runtime DLLs. Without a mingw compiler
@@ -105,27 +104,9 @@ else
 TEST_DATA += pe-no-mingw-x86
 endif
 
-.PHONY: pe-images pe-no-mingw-x64 pe-no-mingw-x86 fuzz
+.PHONY: pe-images pe-no-mingw-x64 pe-no-mingw-x86
 pe-images: $(PE_IMAGES_x64) $(PE_IMAGES_x86)
 pe-no-mingw-x64:
 	@echo "pe.mk: $(PE_CC_x64) not found; x64 PE test images not built, their tests skip (apt-get install mingw-w64)"
 pe-no-mingw-x86:
 	@echo "pe.mk: $(PE_CC_x86) not found; x86 PE test images not built, their tests skip (apt-get install mingw-w64)"
-
-# ------------------------------------------------------------------ fuzzing
-# libFuzzer adds what it finds to build/fuzz/pe_corpus; the committed seeds in
-# tests/fuzz/pe_corpus are only read. Crashes land in build/fuzz/.
-FUZZ_CC      ?= clang
-FUZZ_SECONDS ?= 60
-FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined \
-                -fno-sanitize-recover=all -std=c11 -Icore
-
-build/fuzz/fuzz_pe: fuzz/fuzz_pe.c core/pe.c core/pe.h
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) fuzz/fuzz_pe.c core/pe.c -o $@
-
-fuzz: build/fuzz/fuzz_pe
-	@mkdir -p build/fuzz/pe_corpus
-	build/fuzz/fuzz_pe -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
-	    -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ \
-	    -print_final_stats=1 build/fuzz/pe_corpus tests/fuzz/pe_corpus
