@@ -24,15 +24,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(c) do { if (!(c)) abort(); } while (0)
 
-static char in_path[64], out_path[64];
+static char dir[256], in_path[300], out_path[300];
 
-/* A private directory for the two files, made once per process. */
+static void cleanup(void) {
+  remove(in_path);
+  remove(out_path);
+  rmdir(dir);
+}
+
+/* A private directory for the two files, made once per process under
+** $TMPDIR (or /tmp) and removed at exit. */
 static void paths(void) {
-  static char dir[] = "/tmp/pagelab-fuzz-XXXXXX";
+  const char *tmp = getenv("TMPDIR");
   if (in_path[0]) return;
+  snprintf(dir, sizeof dir, "%s/pagelab-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
   CHECK(mkdtemp(dir) != NULL);
   snprintf(in_path, sizeof in_path, "%s/in", dir);
   snprintf(out_path, sizeof out_path, "%s/out", dir);
+  atexit(cleanup);
 }
 
 static void write_input(const uint8_t *d, size_t n, int gz) {
