@@ -129,7 +129,8 @@ static int span_cmp(const void *x, const void *y)
     return a->lo < b->lo ? -1 : a->lo > b->lo;
 }
 
-/* Sorts the ranges and joins those that overlap or touch. Never fails. */
+/* Sorts the ranges and joins those that overlap or touch (hi + 1 cannot
+ * wrap: line numbers are below 2^58). Never fails. */
 static void spans_merge(spans *s)
 {
     size_t k = 0;
@@ -137,7 +138,7 @@ static void spans_merge(spans *s)
         return;
     qsort(s->a, s->n, sizeof *s->a, span_cmp);
     for (size_t i = 1; i < s->n; i++) {
-        if (s->a[k].hi == UINT64_MAX || s->a[i].lo <= s->a[k].hi + 1) {
+        if (s->a[i].lo <= s->a[k].hi + 1) {
             if (s->a[i].hi > s->a[k].hi)
                 s->a[k].hi = s->a[i].hi;
         } else {
@@ -197,17 +198,15 @@ static uint64_t union_count(const u64map *m, const spans *s)
     return n;
 }
 
-/* Ranges of src (merged) coarsened by shift into dst, merged again (ranges
- * apart at one granularity may touch at the next). dst has room for
- * src->n. Never fails. */
-static void spans_coarsen(const spans *src, unsigned shift, spans *dst)
+/* The ranges of s (merged) coarsened by shift in place, and merged again
+ * (ranges apart at one granularity may touch at the next). Never fails. */
+static void spans_coarsen(spans *s, unsigned shift)
 {
-    for (size_t i = 0; i < src->n; i++) {
-        dst->a[i].lo = src->a[i].lo >> shift;
-        dst->a[i].hi = src->a[i].hi >> shift;
+    for (size_t i = 0; i < s->n; i++) {
+        s->a[i].lo >>= shift;
+        s->a[i].hi >>= shift;
     }
-    dst->n = src->n;
-    spans_merge(dst);
+    spans_merge(s);
 }
 
 /* Builds the set of keys >> shift from src into dst (empty). 0, or -1 when
@@ -232,7 +231,7 @@ int mm_source_info(mm_source *s, uint64_t limit, mm_trace_info *info,
 {
     mm_ref batch[SCAN_BATCH];
     u64map lines, cur, next;
-    spans wide = { NULL, 0, 0 }, at = { NULL, 0, 0 };
+    spans wide = { NULL, 0, 0 };
     uint64_t total = 0, last_line = UINT64_MAX, start;
     unsigned shift = 6, i;
     int have_last = 0;
@@ -296,10 +295,6 @@ int mm_source_info(mm_source *s, uint64_t limit, mm_trace_info *info,
     }
     spans_merge(&wide);
     info->lines_64 = union_count(&lines, &wide);
-    if (wide.n && (at.a = malloc(wide.n * sizeof *at.a)) == NULL) {
-        u64map_free(&lines);
-        goto oom_pages;
-    }
     cur = lines;
     for (i = 0; i < MM_INFO_PAGE_SIZES; i++) {
         unsigned want = MM_INFO_MIN_PAGE_SHIFT + i;
@@ -307,18 +302,19 @@ int mm_source_info(mm_source *s, uint64_t limit, mm_trace_info *info,
         if (scan_coarsen(&cur, want - shift, &next) != 0) {
             u64map_free(&cur);
             u64map_free(&next);
-            goto oom_pages;
+            free(wide.a);
+            source_errf(err, errlen, "info: out of memory counting pages");
+            scan_restore(s, start, NULL, 0);
+            return -1;
         }
         u64map_free(&cur);
         cur = next;
+        spans_coarsen(&wide, want - shift);
         shift = want;
-        if (wide.n)
-            spans_coarsen(&wide, want - 6, &at);
-        info->distinct_pages[i] = union_count(&cur, &at);
+        info->distinct_pages[i] = union_count(&cur, &wide);
     }
     u64map_free(&cur);
     free(wide.a);
-    free(at.a);
     return scan_restore(s, start, err, errlen);
 
 oom:
@@ -326,12 +322,6 @@ oom:
     free(wide.a);
     source_errf(err, errlen, "info: out of memory after %llu references",
                 (unsigned long long)total);
-    scan_restore(s, start, NULL, 0);
-    return -1;
-oom_pages:
-    free(wide.a);
-    free(at.a);
-    source_errf(err, errlen, "info: out of memory counting pages");
     scan_restore(s, start, NULL, 0);
     return -1;
 }

@@ -706,8 +706,8 @@ static void test_info_wide_accesses(void **state)
         switch ((x >> 16) % 4) {
         case 0: size = 1 + (x >> 20) % 64; break;           /* narrow */
         case 1: size = 4096 + (x >> 8) % 65536; break;      /* wide */
-        case 2: size = 64 * 64 + 1; break;                  /* just wide */
-        default: size = 64 * 64; break;                     /* just narrow */
+        case 2: size = 64 * 64 + 1; break;   /* 65 or 66 lines: wide */
+        default: size = 64 * 64; break;      /* 64 or 65: either side */
         }
         if (off + size > REGION)
             size = REGION - off;
