@@ -283,6 +283,14 @@ typedef struct mm_list {
   uint64_t count;
 } mm_list;
 
+/* A frame some places past the head of a PFN list, for fetching the
+** frames the list will give up next before they are asked for (pfn.c). */
+typedef struct mm_list_cursor {
+  mm_list *list;                    /* the list walked; NULL: none yet */
+  uint32_t at, dist;                /* the frame last named; places past
+                                       the head (0: start again) */
+} mm_list_cursor;
+
 /* --------------------------------------------------------------- system */
 
 typedef struct mm_policy mm_policy;
@@ -306,10 +314,11 @@ struct mm_system {
   mm_list list[LIST_COUNT_];        /* LIST_STANDBY unused: see standby[] */
   mm_list standby[PFN_STANDBY_LISTS];
   uint32_t standby_nonempty;        /* bit pr: standby[pr] has frames */
-  /* Repurposing lookahead (pfn.c): a cursor on the standby list being
-  ** taken from, and the frames it named, as ws_ahead does for victims. */
-  mm_list *sb_list;
-  uint32_t sb_at, sb_dist;
+  /* Lookahead on the lists taken from in order (pfn.c): a cursor on the
+  ** standby list being repurposed from, and the frames it named, as
+  ** ws_ahead does for victims; a cursor on the modified list, whose head
+  ** the page writer takes next. */
+  mm_list_cursor sb_cur, mod_cur;
   mm_ahead sb_ahead;
 
   /* page file */

@@ -59,9 +59,8 @@ static void link_head(mm_system *sys, mm_list *l, uint32_t f) {
 }
 
 void pfn_init(mm_system *sys) {
-  sys->sb_list = NULL;
-  sys->sb_at = MM_NIL;
-  sys->sb_dist = 0;
+  sys->sb_cur = (mm_list_cursor){ NULL, MM_NIL, 0 };
+  sys->mod_cur = (mm_list_cursor){ NULL, MM_NIL, 0 };
   ahead_init(&sys->sb_ahead);
   for (int i = 0; i < LIST_COUNT_; i++)
     sys->list[i] = (mm_list){ MM_NIL, MM_NIL, 0 };
@@ -91,14 +90,52 @@ void pfn_insert(mm_system *sys, uint32_t f, unsigned list) {
   if (list == LIST_STANDBY) sys->standby_nonempty |= 1u << pfn_prio(e);
 }
 
+/* ------------------------------------------------------------ lookahead */
+
+/* Standby frames are repurposed and modified frames written in list
+** order, and each costs a cache miss on its entry (and, repurposed, on
+** the PTE of the page that loses it): frames nobody touched lately. A
+** cursor some places past the head names the frames to come, fetching
+** each as it is named; moving on reads the entry named one step earlier.
+** A frame leaving at the cursor moves it back one, leaving at the head
+** brings it one place nearer, leaving between the two leaves it one
+** place further than it counts. Speed only: a wrong guess costs a
+** wasted fetch, never a wrong result. */
+
+/* Names the frame after c's, at most depth places past l's head, and
+** fetches its entry. Returns it, or MM_NIL (far enough, or the end). */
+static uint32_t cursor_step(mm_system *sys, mm_list_cursor *c, mm_list *l,
+                            uint32_t depth) {
+  uint32_t f;
+  if (c->list != l || c->at == MM_NIL || c->dist == 0) {
+    c->list = l;                     /* start again at the head */
+    c->dist = 0;
+    f = l->head;
+  } else {
+    if (c->dist >= depth) return MM_NIL;
+    f = sys->pfn[c->at].next;
+  }
+  if (f == MM_NIL) return MM_NIL;
+  c->at = f;
+  c->dist++;
+  __builtin_prefetch(&sys->pfn[f], 1);
+  return f;
+}
+
+/* Frame f leaves l. */
+static inline void cursor_leave(mm_system *sys, mm_list_cursor *c,
+                                const mm_list *l, uint32_t f) {
+  if (l != c->list) return;
+  if (f == c->at) c->at = sys->pfn[f].prev;
+  if (f == l->head && c->dist) c->dist--;
+}
+
 /* Unlinks frame f from l, its list. Inline: pfn_take's hot path. */
 static inline void list_unlink(mm_system *sys, mm_list *l, uint32_t f) {
   mm_pfn *e = &sys->pfn[f];
   assert(e->list != LIST_ACTIVE && l == list_of(sys, e));
-  if (l == sys->sb_list) {          /* keep the lookahead cursor in place */
-    if (f == sys->sb_at) sys->sb_at = e->prev;
-    if (f == l->head && sys->sb_dist) sys->sb_dist--;
-  }
+  cursor_leave(sys, &sys->sb_cur, l, f);
+  cursor_leave(sys, &sys->mod_cur, l, f);
   if (e->prev != MM_NIL) sys->pfn[e->prev].next = e->next;
   else l->head = e->next;
   if (e->next != MM_NIL) sys->pfn[e->next].prev = e->prev;
@@ -143,29 +180,15 @@ static void repurpose(mm_system *sys, uint32_t f) {
   sys->st.repurposed++;
 }
 
-/* Repurposing takes standby frames in list order, and each costs cache
-** misses on its PFN entry and on the PTE of the page that loses it (a
-** page nobody touched lately). A cursor WS_AHEAD frames into the list
-** names the frames to come: each is fetched when named, and the PTE its
-** entry points to WS_AHEAD/3 takes later. The cursor is a frame already
-** named, so moving it on reads an entry fetched one take earlier; a
-** frame leaving the list at the cursor moves it back one. Speed only: a
-** wrong guess costs a wasted fetch. */
+/* Repurposing: the cursor runs WS_AHEAD frames into the standby list
+** being taken from, and the PTE each named frame's entry points to is
+** fetched WS_AHEAD/3 names later. The frames are those the page writer
+** or a trim put there, mostly still in the cache, so the cursor may go
+** several places in one take. */
 static void standby_ahead(mm_system *sys, mm_list *l) {
-  if (sys->sb_list != l || sys->sb_at == MM_NIL || sys->sb_dist == 0) {
-    sys->sb_list = l;
-    sys->sb_at = l->head;
-    sys->sb_dist = 0;
-    if (l->head == MM_NIL) return;
-  }
   uint32_t depth = l->count < WS_AHEAD ? (uint32_t)l->count : WS_AHEAD;
-  while (sys->sb_dist < depth) {
-    uint32_t nx = sys->pfn[sys->sb_at].next;
-    if (nx == MM_NIL) break;
-    sys->sb_at = nx;
-    sys->sb_dist++;
-    __builtin_prefetch(&sys->pfn[nx], 1);
-    ahead_push(&sys->sb_ahead, nx);
+  while (cursor_step(sys, &sys->sb_cur, l, depth) != MM_NIL) {
+    ahead_push(&sys->sb_ahead, sys->sb_cur.at);
     uint32_t b = ahead_back(&sys->sb_ahead, WS_AHEAD / 3);
     if (b == MM_NIL) continue;
     const mm_pfn *e = &sys->pfn[b];
@@ -174,6 +197,18 @@ static void standby_ahead(mm_system *sys, mm_list *l) {
     mm_leaf *leaf = p ? pt_leaf(p, sys, e->vpn) : NULL;
     if (leaf) __builtin_prefetch(&leaf->pte[pt_index(sys, e->vpn)], 1);
   }
+}
+
+/* The page writer takes a batch of tune.mpw_batch frames off the head of
+** the modified list, a list long and cold (several hundred MB stay on it,
+** A.9.8): walked there and then, each entry is a miss the next one waits
+** on. A cursor runs up to a batch into the list instead, one place per
+** frame taken from standby, so that the walk never waits. */
+static void modified_ahead(mm_system *sys) {
+  mm_list *l = &sys->list[LIST_MODIFIED];
+  uint32_t batch = sys->cfg.tune.mpw_batch;
+  (void)cursor_step(sys, &sys->mod_cur, l,
+                    l->count < batch ? (uint32_t)l->count : batch);
 }
 
 static uint32_t take_list(mm_system *sys, mm_list *l) {
@@ -201,6 +236,7 @@ uint32_t pfn_take(mm_system *sys, bool want_zeroed) {
   if (sys->standby_nonempty) {         /* the lowest priority first */
     mm_list *l = &sys->standby[__builtin_ctz(sys->standby_nonempty)];
     standby_ahead(sys, l);
+    modified_ahead(sys);
     f = take_list(sys, l);
     repurpose(sys, f);
     if (want_zeroed) sys->st.zeroed_on_demand++;
