@@ -13,7 +13,8 @@
 **   all-hit  the same system, a loop over 64 pages: after the first 64
 **            faults every reference is a hit (the hit path alone).
 ** Each measurement is the best of BENCH_ROUNDS runs on a fresh system and
-** a rewound source; the clock runs around mm_run only (for opt its
+** a rewound source, the rounds taken in turn over the policies; the clock
+** runs around mm_run only (for opt its
 ** next-use pre-pass is inside mm_run and counts).
 **
 ** Build (the Makefile's `make bench` does the same):
@@ -216,12 +217,23 @@ int main(int argc, char **argv) {
          "tables x (sizeof(mm_leaf) + 512 x 8 B PTE) + the leaf cache at "
          "its largest) / demand-zero faults (directories counted as "
          "leaves)\n");
+  /* The rounds go round the policies (fifo, lru, ..., fifo, lru, ...),
+  ** so that a busy minute on this shared machine falls on all of them
+  ** alike rather than on whichever was running. */
+  bench_result zr[NPOLICIES] = { { 0 } }, lr[NPOLICIES] = { { 0 } };
+  for (int k = 0; k < BENCH_ROUNDS; k++) {
+    printf("%sround %d of %d", k ? ", " : "\n", k + 1, BENCH_ROUNDS);
+    fflush(stdout);
+    for (size_t i = 0; i < nrun; i++) {
+      run_once(run[i], zipf, refs, &zr[i]);
+      run_once(run[i], loop, refs, &lr[i]);
+    }
+  }
+  printf("\n");
   int missed = 0;
   for (size_t i = 0; i < nrun; i++) {
     const bench_policy *bp = run[i];
-    bench_result z = { 0 }, l = { 0 };
-    for (int k = 0; k < BENCH_ROUNDS; k++) run_once(bp, zipf, refs, &z);
-    for (int k = 0; k < BENCH_ROUNDS; k++) run_once(bp, loop, refs, &l);
+    const bench_result z = zr[i], l = lr[i];
     double zm = (double)z.res.refs / z.secs / 1e6;
     double lm = (double)l.res.refs / l.secs / 1e6;
     bool zok = zm >= bp->target_mrefs, lok = lm >= LOOP_TARGET_MREFS;
