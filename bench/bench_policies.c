@@ -14,8 +14,8 @@
 **            faults every reference is a hit (the hit path alone).
 ** Each measurement is the best of BENCH_ROUNDS runs on a fresh system and
 ** a rewound source, the rounds taken in turn over the policies; the clock
-** runs around mm_run only (for opt its
-** next-use pre-pass is inside mm_run and counts).
+** runs around mm_run only (for opt its next-use pre-pass is inside mm_run
+** and counts).
 **
 ** Build (the Makefile's `make bench` does the same):
 **   make lib && gcc -O2 -DNDEBUG -std=c11 -D_GNU_SOURCE -Icore \

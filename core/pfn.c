@@ -203,7 +203,7 @@ static void standby_ahead(mm_system *sys, mm_list *l) {
 ** the modified list, a list long and cold (several hundred MB stay on it,
 ** A.9.8): walked there and then, each entry is a miss the next one waits
 ** on. A cursor runs up to a batch into the list instead, one place per
-** frame taken from standby, so that the walk never waits. */
+** frame taken from standby, so that the walk finds its entries cached. */
 static void modified_ahead(mm_system *sys) {
   mm_list *l = &sys->list[LIST_MODIFIED];
   uint32_t batch = sys->cfg.tune.mpw_batch;
