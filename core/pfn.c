@@ -103,7 +103,8 @@ void pfn_insert(mm_system *sys, uint32_t f, unsigned list) {
 ** wasted fetch, never a wrong result. */
 
 /* Names the frame after c's, at most depth places past l's head, and
-** fetches its entry. Returns it, or MM_NIL (far enough, or the end). */
+** fetches its entry. Returns it, or MM_NIL (far enough, or the list's
+** end: a list shorter than depth stops the cursor at its tail). */
 static uint32_t cursor_step(mm_system *sys, mm_list_cursor *c, mm_list *l,
                             uint32_t depth) {
   uint32_t f;
@@ -186,9 +187,9 @@ static void repurpose(mm_system *sys, uint32_t f) {
 ** or a trim put there, mostly still in the cache, so the cursor may go
 ** several places in one take. */
 static void standby_ahead(mm_system *sys, mm_list *l) {
-  uint32_t depth = l->count < WS_AHEAD ? (uint32_t)l->count : WS_AHEAD;
-  while (cursor_step(sys, &sys->sb_cur, l, depth) != MM_NIL) {
-    ahead_push(&sys->sb_ahead, sys->sb_cur.at);
+  uint32_t f;
+  while ((f = cursor_step(sys, &sys->sb_cur, l, WS_AHEAD)) != MM_NIL) {
+    ahead_push(&sys->sb_ahead, f);
     uint32_t b = ahead_back(&sys->sb_ahead, WS_AHEAD / 3);
     if (b == MM_NIL) continue;
     const mm_pfn *e = &sys->pfn[b];
@@ -205,10 +206,8 @@ static void standby_ahead(mm_system *sys, mm_list *l) {
 ** on. A cursor runs up to a batch into the list instead, one place per
 ** frame taken from standby, so that the walk finds its entries cached. */
 static void modified_ahead(mm_system *sys) {
-  mm_list *l = &sys->list[LIST_MODIFIED];
-  uint32_t batch = sys->cfg.tune.mpw_batch;
-  (void)cursor_step(sys, &sys->mod_cur, l,
-                    l->count < batch ? (uint32_t)l->count : batch);
+  (void)cursor_step(sys, &sys->mod_cur, &sys->list[LIST_MODIFIED],
+                    sys->cfg.tune.mpw_batch);
 }
 
 static uint32_t take_list(mm_system *sys, mm_list *l) {
